@@ -1,0 +1,271 @@
+// Package infrastructure holds the deployment templates and reads the SAM template, which is the one source
+// of the functions' names and of the consumer's event source settings: `sdp up` runs the local event source
+// mapping with the settings this template deploys, rather than keeping a second copy.
+package infrastructure
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Template is the SAM template (template.yaml) as embedded in the binary.
+//
+//go:embed template.yaml
+var Template []byte
+
+// Function is a Lambda function of the template. Name is its Handler setting: one bootstrap serves every
+// function and chooses by the handler, and local mode uses the same name for its Invoke API.
+type Function struct {
+	LogicalID  string
+	Name       string
+	Timeout    int
+	MemorySize int
+	// Kinesis lists the function's Kinesis event sources.
+	Kinesis []KinesisSource
+}
+
+// KinesisSource is a Kinesis event source mapping, with AWS's defaults filled in where the template is silent.
+type KinesisSource struct {
+	EventName                      string
+	StreamLogicalID                string
+	StartingPosition               string
+	BatchSize                      int
+	MaximumBatchingWindowInSeconds int
+	ParallelizationFactor          int
+	BisectBatchOnFunctionError     bool
+	// MaximumRetryAttempts and MaximumRecordAgeInSeconds are -1 for infinite, as in AWS.
+	MaximumRetryAttempts      int
+	MaximumRecordAgeInSeconds int
+	ReportBatchItemFailures   bool
+	// OnFailureLogicalID is the resource receiving on-failure records, when one is set.
+	OnFailureLogicalID string
+}
+
+// Stack is what local mode needs to know of a template.
+type Stack struct {
+	Functions []Function
+	// Parameters are the template's parameter defaults, as strings.
+	Parameters map[string]string
+	// StreamShards is the ShardCount of the first Kinesis stream (resolved through parameters), 0 when none.
+	StreamShards int
+	// StreamRetentionHours is the stream's RetentionPeriodHours (24 when unset, as in AWS).
+	StreamRetentionHours int
+}
+
+// Function returns the function with the given name (handler).
+func (s *Stack) Function(name string) (Function, bool) {
+	for _, f := range s.Functions {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Function{}, false
+}
+
+// Read parses a SAM template. CloudFormation's short-form tags (!Ref, !GetAtt, !Sub, ...) are understood as
+// far as local mode needs: a !Ref to a parameter resolves to the parameter's default, a !GetAtt or !Ref to a
+// resource names that resource's logical id.
+func Read(template []byte) (*Stack, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(template, &root); err != nil {
+		return nil, fmt.Errorf("template: %w", err)
+	}
+	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return nil, errors.New("template: not a YAML mapping")
+	}
+	doc := root.Content[0]
+	st := &Stack{Parameters: map[string]string{}}
+	r := resolver{params: st.Parameters}
+	if params := field(doc, "Parameters"); params != nil {
+		for i := 0; i+1 < len(params.Content); i += 2 {
+			if d := field(params.Content[i+1], "Default"); d != nil {
+				st.Parameters[params.Content[i].Value] = d.Value
+			}
+		}
+	}
+	globals := field(field(doc, "Globals"), "Function")
+	resources := field(doc, "Resources")
+	if resources == nil {
+		return nil, errors.New("template: no Resources")
+	}
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		id, res := resources.Content[i].Value, resources.Content[i+1]
+		props := field(res, "Properties")
+		switch scalar(field(res, "Type")) {
+		case "AWS::Kinesis::Stream":
+			if st.StreamShards == 0 {
+				n, err := r.intValue(field(props, "ShardCount"), 1)
+				if err != nil {
+					return nil, fmt.Errorf("template: %s.ShardCount: %w", id, err)
+				}
+				st.StreamShards = n
+				if st.StreamRetentionHours, err = r.intValue(field(props, "RetentionPeriodHours"), 24); err != nil {
+					return nil, fmt.Errorf("template: %s.RetentionPeriodHours: %w", id, err)
+				}
+			}
+		case "AWS::Serverless::Function":
+			fn, err := r.function(id, props, globals)
+			if err != nil {
+				return nil, fmt.Errorf("template: %s: %w", id, err)
+			}
+			st.Functions = append(st.Functions, fn)
+		}
+	}
+	sort.Slice(st.Functions, func(i, j int) bool { return st.Functions[i].Name < st.Functions[j].Name })
+	return st, nil
+}
+
+type resolver struct {
+	params map[string]string
+}
+
+func (r resolver) function(id string, props, globals *yaml.Node) (Function, error) {
+	fn := Function{LogicalID: id, Name: scalar(field(props, "Handler"))}
+	if fn.Name == "" {
+		return fn, errors.New("no Handler: every function names itself by its handler")
+	}
+	var err error
+	if fn.Timeout, err = r.intValue(first(field(props, "Timeout"), field(globals, "Timeout")), 3); err != nil {
+		return fn, fmt.Errorf("Timeout: %w", err)
+	}
+	if fn.MemorySize, err = r.intValue(first(field(props, "MemorySize"), field(globals, "MemorySize")), 128); err != nil {
+		return fn, fmt.Errorf("MemorySize: %w", err)
+	}
+	evs := field(props, "Events")
+	if evs == nil {
+		return fn, nil
+	}
+	for i := 0; i+1 < len(evs.Content); i += 2 {
+		name, ev := evs.Content[i].Value, evs.Content[i+1]
+		if scalar(field(ev, "Type")) != "Kinesis" {
+			continue
+		}
+		src, err := r.kinesis(name, field(ev, "Properties"))
+		if err != nil {
+			return fn, fmt.Errorf("event %s: %w", name, err)
+		}
+		fn.Kinesis = append(fn.Kinesis, src)
+	}
+	return fn, nil
+}
+
+func (r resolver) kinesis(name string, p *yaml.Node) (KinesisSource, error) {
+	k := KinesisSource{EventName: name, StreamLogicalID: r.target(field(p, "Stream"))}
+	k.StartingPosition = r.stringValue(field(p, "StartingPosition"), "LATEST")
+	ints := []struct {
+		key string
+		dst *int
+		def int
+	}{
+		{"BatchSize", &k.BatchSize, 100},
+		{"MaximumBatchingWindowInSeconds", &k.MaximumBatchingWindowInSeconds, 0},
+		{"ParallelizationFactor", &k.ParallelizationFactor, 1},
+		{"MaximumRetryAttempts", &k.MaximumRetryAttempts, -1},
+		{"MaximumRecordAgeInSeconds", &k.MaximumRecordAgeInSeconds, -1},
+	}
+	for _, f := range ints {
+		v, err := r.intValue(field(p, f.key), f.def)
+		if err != nil {
+			return k, fmt.Errorf("%s: %w", f.key, err)
+		}
+		*f.dst = v
+	}
+	k.BisectBatchOnFunctionError = r.stringValue(field(p, "BisectBatchOnFunctionError"), "false") == "true"
+	if types := field(p, "FunctionResponseTypes"); types != nil {
+		for _, t := range types.Content {
+			if t.Value == "ReportBatchItemFailures" {
+				k.ReportBatchItemFailures = true
+			}
+		}
+	}
+	k.OnFailureLogicalID = r.target(field(field(field(p, "DestinationConfig"), "OnFailure"), "Destination"))
+	return k, nil
+}
+
+// stringValue resolves a scalar or a !Ref to a parameter.
+func (r resolver) stringValue(n *yaml.Node, def string) string {
+	if n == nil {
+		return def
+	}
+	if n.Tag == "!Ref" {
+		if v, ok := r.params[n.Value]; ok {
+			return v
+		}
+		return def
+	}
+	if ref := field(n, "Ref"); ref != nil {
+		if v, ok := r.params[ref.Value]; ok {
+			return v
+		}
+		return def
+	}
+	return n.Value
+}
+
+func (r resolver) intValue(n *yaml.Node, def int) (int, error) {
+	s := r.stringValue(n, strconv.Itoa(def))
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a whole number", s)
+	}
+	return v, nil
+}
+
+// target names the resource a !Ref, !GetAtt X.Arn or {"Fn::GetAtt": [X, Arn]} points to.
+func (r resolver) target(n *yaml.Node) string {
+	if n == nil {
+		return ""
+	}
+	switch n.Tag {
+	case "!Ref":
+		return n.Value
+	case "!GetAtt":
+		if n.Kind == yaml.SequenceNode && len(n.Content) > 0 {
+			return n.Content[0].Value
+		}
+		id, _, _ := strings.Cut(n.Value, ".")
+		return id
+	}
+	if ref := field(n, "Ref"); ref != nil {
+		return ref.Value
+	}
+	if ga := field(n, "Fn::GetAtt"); ga != nil && len(ga.Content) > 0 {
+		return ga.Content[0].Value
+	}
+	return n.Value
+}
+
+// field returns the value of key in a mapping node, or nil.
+func field(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func scalar(n *yaml.Node) string {
+	if n == nil {
+		return ""
+	}
+	return n.Value
+}
+
+func first(ns ...*yaml.Node) *yaml.Node {
+	for _, n := range ns {
+		if n != nil {
+			return n
+		}
+	}
+	return nil
+}
