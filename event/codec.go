@@ -292,6 +292,19 @@ func checkEvent(b []byte, lim Limits) error {
 	return nil
 }
 
+// Depth checks that b is one JSON value and returns how deeply its arrays and objects nest. It does not
+// recurse, so it is safe to call before handing untrusted input to a recursive decoder.
+func Depth(b []byte) (int, error) {
+	end, depth, err := skipValue(b, 0)
+	if err != nil {
+		return 0, err
+	}
+	if rest := skipSpace(b, end); rest != len(b) {
+		return 0, fmt.Errorf("unexpected data after the value at byte %d", rest)
+	}
+	return depth, nil
+}
+
 func skipSpace(b []byte, i int) int {
 	for i < len(b) {
 		switch b[i] {
@@ -305,83 +318,103 @@ func skipSpace(b []byte, i int) int {
 }
 
 // skipValue scans one JSON value starting at b[i] and returns the index just past it and its nesting depth.
-// It checks the grammar of the value strictly (strings, numbers, literals, commas and colons), without
-// allocating.
+// It checks the grammar of the value strictly (strings, numbers, literals, commas and colons) without
+// recursion, so a body nested millions of levels deep costs memory in proportion to its size, never the
+// goroutine stack; it allocates only past 64 levels.
 func skipValue(b []byte, i int) (end, depth int, err error) {
+	var buf [64]byte
+	stack := buf[:0] // the closing byte each open container expects
 	i = skipSpace(b, i)
-	if i >= len(b) {
-		return i, 0, errors.New("unexpected end of input")
-	}
-	switch c := b[i]; {
-	case c == '{' || c == '[':
-		return skipContainer(b, i)
-	case c == '"':
-		end, err = skipString(b, i)
-		return end, 0, err
-	case c == '-' || (c >= '0' && c <= '9'):
-		end, err = skipNumber(b, i)
-		return end, 0, err
-	case c == 't':
-		return skipLiteral(b, i, "true")
-	case c == 'f':
-		return skipLiteral(b, i, "false")
-	case c == 'n':
-		return skipLiteral(b, i, "null")
-	default:
-		return i, 0, fmt.Errorf("invalid character %q at byte %d", c, i)
-	}
-}
-
-func skipLiteral(b []byte, i int, lit string) (int, int, error) {
-	if !bytes.HasPrefix(b[i:], []byte(lit)) {
-		return i, 0, fmt.Errorf("invalid literal at byte %d", i)
-	}
-	return i + len(lit), 0, nil
-}
-
-func skipContainer(b []byte, i int) (int, int, error) {
-	open := b[i]
-	closer := byte(']')
-	if open == '{' {
-		closer = '}'
-	}
-	i = skipSpace(b, i+1)
-	maxDepth := 0
-	if i < len(b) && b[i] == closer {
-		return i + 1, 1, nil
-	}
 	for {
-		if open == '{' {
-			if i >= len(b) || b[i] != '"' {
-				return i, 0, fmt.Errorf("expected a quoted key at byte %d", i)
-			}
-			end, err := skipString(b, i)
-			if err != nil {
-				return end, 0, err
-			}
-			i = skipSpace(b, end)
-			if i >= len(b) || b[i] != ':' {
-				return i, 0, fmt.Errorf("expected ':' at byte %d", i)
-			}
-			i++
-		}
-		end, d, err := skipValue(b, i)
-		if err != nil {
-			return end, 0, err
-		}
-		maxDepth = max(maxDepth, d)
-		i = skipSpace(b, end)
+		// A value starts at b[i].
 		if i >= len(b) {
 			return i, 0, errors.New("unexpected end of input")
 		}
-		if b[i] == closer {
-			return i + 1, maxDepth + 1, nil
+		switch c := b[i]; {
+		case c == '{' || c == '[':
+			closer := byte(']')
+			if c == '{' {
+				closer = '}'
+			}
+			stack = append(stack, closer)
+			depth = max(depth, len(stack))
+			i = skipSpace(b, i+1)
+			if i < len(b) && b[i] == closer {
+				stack = stack[:len(stack)-1]
+				i++
+				break
+			}
+			if closer == '}' {
+				if i, err = skipKey(b, i); err != nil {
+					return i, 0, err
+				}
+			}
+			continue
+		case c == '"':
+			if i, err = skipString(b, i); err != nil {
+				return i, 0, err
+			}
+		case c == '-' || (c >= '0' && c <= '9'):
+			if i, err = skipNumber(b, i); err != nil {
+				return i, 0, err
+			}
+		case c == 't' || c == 'f' || c == 'n':
+			lit := "null"
+			if c == 't' {
+				lit = "true"
+			} else if c == 'f' {
+				lit = "false"
+			}
+			if !bytes.HasPrefix(b[i:], []byte(lit)) {
+				return i, 0, fmt.Errorf("invalid literal at byte %d", i)
+			}
+			i += len(lit)
+		default:
+			return i, 0, fmt.Errorf("invalid character %q at byte %d", c, i)
 		}
-		if b[i] != ',' {
-			return i, 0, fmt.Errorf("expected ',' or %q at byte %d, found %q", closer, i, b[i])
+		// A value ended at b[i]: close containers until one continues with another element.
+		for {
+			if len(stack) == 0 {
+				return i, depth, nil
+			}
+			i = skipSpace(b, i)
+			if i >= len(b) {
+				return i, 0, errors.New("unexpected end of input")
+			}
+			closer := stack[len(stack)-1]
+			if b[i] == closer {
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			if b[i] != ',' {
+				return i, 0, fmt.Errorf("expected ',' or %q at byte %d, found %q", closer, i, b[i])
+			}
+			i = skipSpace(b, i+1)
+			if closer == '}' {
+				if i, err = skipKey(b, i); err != nil {
+					return i, 0, err
+				}
+			}
+			break
 		}
-		i = skipSpace(b, i+1)
 	}
+}
+
+// skipKey scans an object member's key and colon at b[i], returning where its value starts.
+func skipKey(b []byte, i int) (int, error) {
+	if i >= len(b) || b[i] != '"' {
+		return i, fmt.Errorf("expected a quoted key at byte %d", i)
+	}
+	end, err := skipString(b, i)
+	if err != nil {
+		return end, err
+	}
+	i = skipSpace(b, end)
+	if i >= len(b) || b[i] != ':' {
+		return i, fmt.Errorf("expected ':' at byte %d", i)
+	}
+	return skipSpace(b, i+1), nil
 }
 
 func skipString(b []byte, i int) (int, error) {

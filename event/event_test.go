@@ -164,6 +164,25 @@ func TestSplit(t *testing.T) {
 	}
 }
 
+func TestSplitDeepNestingDoesNotRecurse(t *testing.T) {
+	// Ten million levels would exhaust the goroutine stack of a recursive scanner.
+	const n = 10_000_000
+	deep := strings.Repeat("[", n) + strings.Repeat("]", n)
+	got, err := split(t, FormatBatch, "["+deep+`,{"id":"b"}]`, Limits{MaxEventBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].err != "(event): an event must be a JSON object (type)" || got[1].err != "" {
+		t.Fatalf("got %d items, first error %q", len(got), got[0].err)
+	}
+	if d, err := Depth([]byte(deep)); err != nil || d != n {
+		t.Fatalf("Depth = %d, %v; want %d", d, err, n)
+	}
+	if _, err := Depth([]byte(strings.Repeat("[", n))); err == nil {
+		t.Fatal("Depth accepted an unclosed array")
+	}
+}
+
 func TestValidate(t *testing.T) {
 	r, err := NewRegistry()
 	if err != nil {
@@ -182,8 +201,8 @@ func TestValidate(t *testing.T) {
 		want string // "" for valid
 	}{
 		{"valid", validPageView, ""},
-		{"missing id", replace(`"id":"e1",`, ""), "(event): missing property 'id' (required)"},
-		{"missing time", replace(`"time":"2026-11-26T09:15:02Z",`, ""), "(event): missing property 'time' (required)"},
+		{"missing id", replace(`"id":"e1",`, ""), "/id: missing property 'id' (required)"},
+		{"missing time", replace(`"time":"2026-11-26T09:15:02Z",`, ""), "/time: missing property 'time' (required)"},
 		{"bad time", replace(`2026-11-26T09:15:02Z`, "yesterday"), "/time: 'yesterday' is not valid date-time"},
 		{"wrong specversion", replace(`"specversion":"1.0"`, `"specversion":"0.3"`), "/specversion: value must be '1.0' (const)"},
 		{"unknown type", replace(`"type":"page_view"`, `"type":"click"`), `/type: unknown event type "click"; registered types: page_view, purchase, sensor_reading (unknownType)`},

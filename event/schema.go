@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	segjson "github.com/segmentio/encoding/json"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
@@ -200,8 +201,13 @@ func (r *Registry) convert(ve *jsonschema.ValidationError) *ValidationError {
 	if kp := leaf.ErrorKind.KeywordPath(); len(kp) > 0 {
 		rule = kp[len(kp)-1]
 	}
+	loc := leaf.InstanceLocation
+	if req, ok := leaf.ErrorKind.(*kind.Required); ok && len(req.Missing) > 0 {
+		// Point at the missing field itself, not at the object that lacks it.
+		loc = append(slices.Clip(loc), req.Missing[0])
+	}
 	return &ValidationError{
-		Pointer: pointer(leaf.InstanceLocation),
+		Pointer: pointer(loc),
 		Rule:    rule,
 		Message: leaf.ErrorKind.LocalizedString(r.printer),
 	}

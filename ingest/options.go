@@ -1,0 +1,54 @@
+package ingest
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/serverless-data-platform/sdp/event"
+)
+
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithLimits sets the limits on a body and its events; zero fields keep event.DefaultLimits.
+func WithLimits(l event.Limits) Option {
+	return func(h *Handler) { h.limits = l.OrDefault() }
+}
+
+// WithLogger sets the logger of the Handler; by default it logs nothing.
+func WithLogger(l *slog.Logger) Option {
+	return func(h *Handler) {
+		if l != nil {
+			h.log = l
+		}
+	}
+}
+
+// WithRetryAfter sets the delay sent in Retry-After with a 429 or 503 (DefaultRetryAfter by default). The
+// header carries whole seconds, rounded up.
+func WithRetryAfter(d time.Duration) Option {
+	return func(h *Handler) {
+		if d > 0 {
+			h.retryAfter = d
+		}
+	}
+}
+
+// WithMaxRecordsPerCall sets the most records one PutRecords call carries (DefaultMaxRecordsPerCall).
+func WithMaxRecordsPerCall(n int) Option {
+	return func(h *Handler) {
+		if n > 0 {
+			h.maxRecords = n
+		}
+	}
+}
+
+// WithMaxBytesPerCall sets the most bytes, data plus partition keys, that one PutRecords call carries
+// (DefaultMaxBytesPerCall). A record larger than that on its own still goes, alone in its call.
+func WithMaxBytesPerCall(n int) Option {
+	return func(h *Handler) {
+		if n > 0 {
+			h.maxBytes = n
+		}
+	}
+}
