@@ -667,7 +667,6 @@ func TestResponseJSON(t *testing.T) {
 	}
 }
 
-
 // FuzzIngest checks that no body panics the handler and that the counts always add up.
 func FuzzIngest(f *testing.F) {
 	f.Add(batch(valid("ev-a"), valid("ev-bb")), "")
