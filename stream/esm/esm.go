@@ -23,9 +23,9 @@ import (
 
 // Reader reads the records of a stream's shards. A local log and an AWS Kinesis reader both satisfy it.
 type Reader interface {
-	// Shards lists the ids of the stream's shards. It does no blocking I/O beyond what the reader needs to
+	// ShardIDs lists the ids of the stream's shards. It does no blocking I/O beyond what the reader needs to
 	// answer; the mapping calls it once when Run starts.
-	Shards() []string
+	ShardIDs() []string
 	// ReadAfter returns up to limit records of shardID that follow afterSeq, in sequence order; afterSeq ""
 	// reads from the trim horizon. It returns no records and a nil error when none follow afterSeq yet. It
 	// does not block waiting for records. The returned slice and its records may be kept by the caller until

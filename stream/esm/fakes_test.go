@@ -80,7 +80,7 @@ func (r *memReader) appendN(shard string, n int) []string {
 }
 
 // Shards lists the shards given to newMemReader.
-func (r *memReader) Shards() []string { return slices.Clone(r.shards) }
+func (r *memReader) ShardIDs() []string { return slices.Clone(r.shards) }
 
 // ReadAfter returns copies of up to limit records after the sequence number after, counting the call; it
 // fails with readErr when that is set.

@@ -60,7 +60,7 @@ func (m *Mapping) Run(ctx context.Context) error {
 	}
 	defer m.running.Store(false)
 
-	ids := m.reader.Shards()
+	ids := m.reader.ShardIDs()
 	states := make([]*shardState, len(ids))
 	for i, id := range ids {
 		states[i] = newShardState(id)

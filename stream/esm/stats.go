@@ -8,21 +8,21 @@ import (
 // ShardStats is what a mapping has done with one shard since Run started.
 type ShardStats struct {
 	// ShardID is the shard.
-	ShardID string
+	ShardID string `json:"shardId"`
 	// Checkpoint is the sequence number of the last record fully handled ("" before the first).
-	Checkpoint string
+	Checkpoint string `json:"checkpoint"`
 	// RecordsProcessed counts the records the function processed successfully.
-	RecordsProcessed int64
+	RecordsProcessed int64 `json:"recordsProcessed"`
 	// Invocations counts the function's invocations; FailedInvocations those that failed a batch in whole
 	// or in part (an error, a timeout, a panic or a BatchItemFailures entry).
-	Invocations       int64
-	FailedInvocations int64
+	Invocations       int64 `json:"invocations"`
+	FailedInvocations int64 `json:"failedInvocations"`
 	// DeadLetteredBatches counts the on-failure records written; DeadLetteredRecords the records they cover.
-	DeadLetteredBatches int64
-	DeadLetteredRecords int64
+	DeadLetteredBatches int64 `json:"deadLetteredBatches"`
+	DeadLetteredRecords int64 `json:"deadLetteredRecords"`
 	// IteratorAge is how long ago the oldest record not yet handled arrived in the stream, or 0 when the
 	// mapping has caught up with the shard (Lambda's IteratorAge metric).
-	IteratorAge time.Duration
+	IteratorAge time.Duration `json:"-"`
 }
 
 // shardState holds the live statistics of one shard; the shard's loop and its parallel groups update it.

@@ -84,11 +84,11 @@ type Shard struct {
 
 // ShardStats is a shard's size and position, for dashboards.
 type ShardStats struct {
-	ShardID string
+	ShardID string `json:"shardId"`
 	// Records is how many records the shard holds now (put and not yet trimmed).
-	Records uint64
+	Records uint64 `json:"records"`
 	// LastSequenceNumber is the sequence number of the last record put on the shard, empty if none was.
-	LastSequenceNumber string
+	LastSequenceNumber string `json:"lastSequenceNumber"`
 }
 
 // Log is a sharded durable stream on a bbolt database. Its methods are safe for concurrent use.
@@ -266,6 +266,15 @@ func loadOrCreateRanges(meta *bolt.Bucket, opts Options) ([]stream.HashRange, er
 
 // StreamName returns the name of the stream.
 func (l *Log) StreamName() string { return l.name }
+
+// ShardIDs returns the ids of the stream's shards in order.
+func (l *Log) ShardIDs() []string {
+	out := make([]string, len(l.shards))
+	for i, s := range l.shards {
+		out[i] = s.id
+	}
+	return out
+}
 
 // Shards returns the stream's shards in order, with their hash key ranges in decimal.
 func (l *Log) Shards() []Shard {

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/segmentio/encoding/json"
+
+	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/stream/dlq"
+	"github.com/serverless-data-platform/sdp/stream/esm"
+	"github.com/serverless-data-platform/sdp/stream/shardlog"
+	"github.com/serverless-data-platform/sdp/workflow"
+)
+
+// genEvent is one generated event and what the test knows of it.
+type genEvent struct {
+	raw     []byte
+	id      string
+	typ     string
+	source  string
+	time    time.Time
+	measure map[string]float64
+	invalid string // the reason fragment ingest must give, when invalid
+	poison  bool
+}
+
+var genBase = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+
+// generate makes n realistic events of the three types: every 100th (offset 37) is schema-invalid and every
+// 200th (offset 11) is poison: valid, but its subject is quarantined by a processing rule the test arms.
+func generate(n int, seed uint64) []genEvent {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	sources := []string{"https://shop.example.com/web", "https://shop.example.com/app", "urn:sdp:plant:hamburg:line-3"}
+	out := make([]genEvent, n)
+	for i := range out {
+		g := genEvent{id: fmt.Sprintf("evt-%06d", i), source: sources[i%len(sources)], time: genBase.Add(time.Duration(i) * 47 * time.Millisecond)}
+		subject := fmt.Sprintf("subject-%03d", rng.IntN(400))
+		if i%200 == 11 {
+			g.poison = true
+			subject = fmt.Sprintf("poison-%d", i)
+		}
+		var data string
+		switch i % 3 {
+		case 0:
+			g.typ = "page_view"
+			d, s := float64(rng.IntN(120000)), math.Round(rng.Float64()*100)/100
+			g.measure = map[string]float64{"duration_ms": d, "scroll_depth": s}
+			data = fmt.Sprintf(`{"url":"https://shop.example.com/p/%d","session_id":"s-%d","country":"DE","duration_ms":%d,"scroll_depth":%g}`, rng.IntN(900), rng.IntN(5000), int(d), s)
+		case 1:
+			g.typ = "purchase"
+			q := 1 + rng.IntN(4)
+			price := float64(100+rng.IntN(20000)) / 100
+			amount := math.Round(price*float64(q)*100) / 100
+			g.measure = map[string]float64{"amount": amount, "item_count": float64(q)}
+			data = fmt.Sprintf(`{"order_id":"o-%d","currency":"EUR","amount":%g,"item_count":%d,"items":[{"sku":"SKU-%d","quantity":%d,"unit_price":%g}]}`, i, amount, q, rng.IntN(99), q, price)
+		case 2:
+			g.typ = "sensor_reading"
+			v, b := math.Round(rng.NormFloat64()*500)/100+21, float64(rng.IntN(101))
+			g.measure = map[string]float64{"value": v, "battery_pct": b}
+			data = fmt.Sprintf(`{"device_id":"dev-%d","metric":"temperature","value":%g,"unit":"celsius","battery_pct":%g}`, rng.IntN(50), v, b)
+		}
+		if i%100 == 37 {
+			switch (i / 100) % 3 {
+			case 0:
+				data = strings.Replace(data, `"`, `"colour":"red","`, 1)
+				g.invalid = "additional properties 'colour' not allowed (additionalProperties)"
+			case 1:
+				g.typ = "click"
+				g.invalid = `/type: unknown event type "click"`
+			case 2:
+				g.invalid = "/time: missing property 'time' (required)"
+			}
+		}
+		timeField := fmt.Sprintf(`"time":%q,`, g.time.Format(time.RFC3339Nano))
+		if strings.HasPrefix(g.invalid, "/time") {
+			timeField = ""
+		}
+		g.raw = fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":%q,"type":%q,%s"subject":%q,"data":%s}`,
+			g.id, g.source, g.typ, timeField, subject, data)
+		out[i] = g
+	}
+	return out
+}
+
+// deliveries watches the consumer's invocations: when each record was first delivered, how often, and the
+// slowest invocation.
+type deliveries struct {
+	mu      sync.Mutex
+	first   map[string]time.Time
+	count   map[string]int
+	slowest time.Duration
+}
+
+func (d *deliveries) observe(next esm.Function) esm.Function {
+	return func(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+		start := time.Now()
+		d.mu.Lock()
+		for _, r := range ev.Records {
+			seq := r.Kinesis.SequenceNumber
+			if _, ok := d.first[seq]; !ok {
+				d.first[seq] = start
+			}
+			d.count[seq]++
+		}
+		d.mu.Unlock()
+		resp, err := next(ctx, ev)
+		d.mu.Lock()
+		d.slowest = max(d.slowest, time.Since(start))
+		d.mu.Unlock()
+		return resp, err
+	}
+}
+
+// TestEndToEnd sends 10,000 events with 1% schema-invalid and 0.5% poison through the whole local
+// pipeline: every healthy event is curated exactly once, every poison record reaches the DLQ in an on-failure
+// record naming its shard and sequence range, no healthy record waits longer than the retry bound, and the
+// aggregates equal the ground truth.
+func TestEndToEnd(t *testing.T) {
+	const n = 10000
+	backoffMax := 40 * time.Millisecond
+	obs := &deliveries{first: map[string]time.Time{}, count: map[string]int{}}
+	var mcfg esm.Config
+	base, s := startStack(t, stackConfig{
+		Rules: []workflow.Rule{{Name: "quarantine-test-subjects", Pointer: "/subject", Prefix: "poison-"}},
+		Mapping: func(c *esm.Config) {
+			c.RetryBackoff = esm.Backoff{Min: 5 * time.Millisecond, Max: backoffMax}
+			mcfg = *c
+		},
+		Observe: obs.observe,
+	})
+	gen := generate(n, 42)
+	byID := map[string]*genEvent{}
+	for i := range gen {
+		byID[gen[i].id] = &gen[i]
+	}
+
+	// Ingest: 20 bodies of 500, four at a time.
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := 0
+	rejected := map[string]string{}
+	sem := make(chan struct{}, 4)
+	for off := 0; off < n; off += 500 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(off int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var body bytes.Buffer
+			body.WriteByte('[')
+			for i := off; i < off+500; i++ {
+				if i > off {
+					body.WriteByte(',')
+				}
+				body.Write(gen[i].raw)
+			}
+			body.WriteByte(']')
+			status, r := postEvents(t, base, event.ContentTypeBatch, body.Bytes())
+			if status != http.StatusMultiStatus && status != http.StatusAccepted {
+				t.Errorf("POST at %d: status %d", off, status)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			accepted += r.Accepted
+			for _, e := range r.Errors {
+				rejected[gen[off+e.Index].id] = e.Reason
+				if e.ID != gen[off+e.Index].id {
+					t.Errorf("rejection at index %d names id %q, want %q", off+e.Index, e.ID, gen[off+e.Index].id)
+				}
+			}
+		}(off)
+	}
+	wg.Wait()
+	ingested := time.Since(start)
+
+	var healthy, poison, invalid []*genEvent
+	for i := range gen {
+		switch g := &gen[i]; {
+		case g.invalid != "":
+			invalid = append(invalid, g)
+		case g.poison:
+			poison = append(poison, g)
+		default:
+			healthy = append(healthy, g)
+		}
+	}
+	if len(invalid) != n/100 || len(poison) != n/200 {
+		t.Fatalf("generator made %d invalid and %d poison events", len(invalid), len(poison))
+	}
+	if accepted != n-len(invalid) || len(rejected) != len(invalid) {
+		t.Fatalf("accepted %d, rejected %d; want %d and %d", accepted, len(rejected), n-len(invalid), len(invalid))
+	}
+	for _, g := range invalid {
+		if reason := rejected[g.id]; !strings.Contains(reason, g.invalid) {
+			t.Errorf("%s rejected with %q, want a reason containing %q", g.id, reason, g.invalid)
+		}
+	}
+
+	ctx := context.Background()
+	eventually(t, 3*time.Minute, "all healthy events curated and all poison dead-lettered", func() bool {
+		c, err := s.curated.Count(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.dlq.Len(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c >= len(healthy) && d >= len(poison)
+	})
+	drained := time.Since(start)
+
+	// Exactly once: every healthy event is curated, nothing else is.
+	if c, _ := s.curated.Count(ctx); c != len(healthy) {
+		t.Errorf("curated %d items, want %d", c, len(healthy))
+	}
+	var slowestWait, slowestLatency time.Duration
+	for _, g := range healthy {
+		item, ok, err := s.curated.Get(ctx, g.id)
+		if err != nil || !ok {
+			t.Fatalf("healthy event %s not curated (%v)", g.id, err)
+		}
+		obs.mu.Lock()
+		first := obs.first[item.SequenceNumber]
+		obs.mu.Unlock()
+		slowestWait = max(slowestWait, item.CuratedAt.Sub(first))
+		slowestLatency = max(slowestLatency, item.CuratedAt.Sub(item.ArrivalTime))
+	}
+	for _, g := range poison {
+		if _, ok, _ := s.curated.Get(ctx, g.id); ok {
+			t.Errorf("poison event %s was curated", g.id)
+		}
+	}
+
+	// The stream's view: where each accepted event is, to check the DLQ ranges.
+	type located struct {
+		seq    string
+		poison bool
+	}
+	byShard := map[string][]located{}
+	for _, sh := range s.stream.Shards() {
+		recs, err := s.stream.ReadAfter(ctx, sh.ID, "", n+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			var ev struct{ ID string }
+			if err := json.Unmarshal(r.Data, &ev); err != nil {
+				t.Fatal(err)
+			}
+			byShard[sh.ID] = append(byShard[sh.ID], located{r.SequenceNumber, byID[ev.ID].poison})
+		}
+	}
+
+	// Every poison record is covered by exactly one on-failure record of its shard, and no such record
+	// covers a healthy one.
+	msgs, err := s.dlq.List(ctx, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := 0
+	for _, m := range msgs {
+		var of dlq.OnFailure
+		if err := json.Unmarshal(m.Body, &of); err != nil {
+			t.Fatalf("DLQ message %s: %v", m.ID, err)
+		}
+		info := of.KinesisBatchInfo
+		if of.RequestContext.Condition != "RetryAttemptsExhausted" || info.ShardID == "" || info.StreamARN != mcfg.StreamARN ||
+			info.StartSequenceNumber == "" || info.EndSequenceNumber == "" || of.Version != "1.0" {
+			t.Errorf("on-failure record %+v lacks AWS's fields", of)
+		}
+		n := 0
+		for _, r := range byShard[info.ShardID] {
+			if shardlog.CompareSequence(r.seq, info.StartSequenceNumber) >= 0 && shardlog.CompareSequence(r.seq, info.EndSequenceNumber) <= 0 {
+				if !r.poison {
+					t.Errorf("on-failure record %s-%s of %s covers the healthy record %s", info.StartSequenceNumber, info.EndSequenceNumber, info.ShardID, r.seq)
+				}
+				n++
+			}
+		}
+		if n != info.BatchSize || n == 0 {
+			t.Errorf("on-failure record names batchSize %d but covers %d records", info.BatchSize, n)
+		}
+		covered += n
+	}
+	if covered != len(poison) {
+		t.Errorf("the DLQ covers %d records, want the %d poison records", covered, len(poison))
+	}
+
+	// The retry bound: once delivered, a healthy record waits at most through the bisections of its batch and
+	// the retries of the poison records that share the batch, each a backoff and an invocation long.
+	bisections := int(math.Ceil(math.Log2(float64(mcfg.BatchSize))))
+	maxPoisonPerBatch := 0
+	for _, recs := range byShard {
+		for i := range recs {
+			p := 0
+			for j := i; j < len(recs) && j < i+mcfg.BatchSize*mcfg.ParallelizationFactor; j++ {
+				if recs[j].poison {
+					p++
+				}
+			}
+			maxPoisonPerBatch = max(maxPoisonPerBatch, p)
+		}
+	}
+	attempts := 1 + 2*bisections + maxPoisonPerBatch*(mcfg.MaximumRetryAttempts+1)
+	bound := time.Duration(attempts) * (backoffMax + obs.slowest)
+	if slowestWait > bound {
+		t.Errorf("a healthy record waited %v from its first delivery to curation, over the retry bound %v", slowestWait, bound)
+	}
+	maxDeliveries := 0
+	obs.mu.Lock()
+	for _, c := range obs.count {
+		maxDeliveries = max(maxDeliveries, c)
+	}
+	obs.mu.Unlock()
+	if maxDeliveries > attempts {
+		t.Errorf("a record was delivered %d times, over the retry bound of %d attempts", maxDeliveries, attempts)
+	}
+
+	// Aggregates equal the ground truth of the healthy events.
+	type key struct {
+		start       time.Time
+		typ, source string
+	}
+	want := map[key]*analytics.Window{}
+	for _, g := range healthy {
+		k := key{g.time.Truncate(time.Minute), g.typ, g.source}
+		w := want[k]
+		if w == nil {
+			w = &analytics.Window{Start: k.start, Type: g.typ, Source: g.source, Measures: map[string]analytics.Stat{}}
+			want[k] = w
+		}
+		w.Count++
+		for m, v := range g.measure {
+			st := w.Measures[m]
+			if st.Count == 0 || v < st.Min {
+				st.Min = v
+			}
+			if st.Count == 0 || v > st.Max {
+				st.Max = v
+			}
+			st.Sum += v
+			st.Count++
+			w.Measures[m] = st
+		}
+	}
+	got, err := s.agg.Query(ctx, analytics.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d aggregate windows, want %d", len(got), len(want))
+	}
+	for _, w := range got {
+		exp := want[key{w.Start, w.Type, w.Source}]
+		if exp == nil {
+			t.Errorf("unexpected window %v %s %s", w.Start, w.Type, w.Source)
+			continue
+		}
+		if w.Count != exp.Count {
+			t.Errorf("window %v %s %s: count %d, want %d", w.Start, w.Type, w.Source, w.Count, exp.Count)
+		}
+		var names []string
+		for m := range exp.Measures {
+			names = append(names, m)
+		}
+		sort.Strings(names)
+		for _, m := range names {
+			e, g := exp.Measures[m], w.Measures[m]
+			if g.Count != e.Count || g.Min != e.Min || g.Max != e.Max || math.Abs(g.Sum-e.Sum) > 1e-6*math.Max(1, math.Abs(e.Sum)) {
+				t.Errorf("window %v %s %s measure %s = %+v, want %+v", w.Start, w.Type, w.Source, m, g, e)
+			}
+		}
+	}
+
+	t.Logf("%d events ingested in %v (%.0f events/s); pipeline drained %v after the first POST; "+
+		"%d curated, %d on-failure records; slowest healthy wait after first delivery %v (bound %v: %d attempts x (backoff %v + slowest invocation %v)); "+
+		"most deliveries of one record %d; slowest healthy arrival-to-curated %v; %d windows",
+		n, ingested.Round(time.Millisecond), float64(n)/ingested.Seconds(), drained.Round(time.Millisecond),
+		len(healthy), len(msgs), slowestWait.Round(time.Millisecond), bound.Round(time.Millisecond), attempts, backoffMax,
+		obs.slowest.Round(time.Millisecond), maxDeliveries, slowestLatency.Round(time.Millisecond), len(got))
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/segmentio/encoding/json"
+)
+
+// maxInvokePayload is Lambda's limit for a synchronous invocation's request and response.
+const maxInvokePayload = 6 * 1024 * 1024
+
+// function is a Lambda function of local mode: the same handler AWS runs, with the settings of the template.
+type function struct {
+	name    string
+	arn     string
+	timeout time.Duration
+	handler lambda.Handler
+}
+
+// invoke calls the function in-process with a Lambda context (request id, function ARN, deadline).
+func (f *function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newRequestID(), InvokedFunctionArn: f.arn})
+	return f.handler.Invoke(ctx, payload)
+}
+
+// Invoke lets a function serve as a workflow task or any other in-process caller.
+func (f *function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	return f.invoke(ctx, payload)
+}
+
+// invokeAPI answers the Lambda Invoke API (POST /2015-03-31/functions/{name}/invocations) as Lambda does, so
+// `aws lambda invoke --endpoint-url` and the AWS SDKs work against local mode.
+type invokeAPI struct {
+	functions map[string]*function
+	region    string
+	account   string
+	log       *slog.Logger
+	// background runs Event (asynchronous) invocations; it is the stack's context.
+	background context.Context
+}
+
+func (a *invokeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		lambdaError(w, http.StatusMethodNotAllowed, "InvalidRequestContentException", "use POST to invoke a function")
+		return
+	}
+	name := r.PathValue("name")
+	fn := a.lookup(name)
+	if fn == nil {
+		lambdaError(w, http.StatusNotFound, "ResourceNotFoundException",
+			fmt.Sprintf("Function not found: arn:aws:lambda:%s:%s:function:%s", a.region, a.account, name))
+		return
+	}
+	payload, err := io.ReadAll(io.LimitReader(r.Body, maxInvokePayload+1))
+	if err != nil {
+		lambdaError(w, http.StatusBadRequest, "InvalidRequestContentException", "cannot read the request body: "+err.Error())
+		return
+	}
+	if len(payload) > maxInvokePayload {
+		lambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException",
+			fmt.Sprintf("Request must be smaller than %d bytes for the InvokeFunction operation", maxInvokePayload))
+		return
+	}
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	if !json.Valid(payload) {
+		lambdaError(w, http.StatusBadRequest, "InvalidRequestContentException",
+			"Could not parse request body into json: the payload is not valid JSON")
+		return
+	}
+	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
+	switch typ := r.Header.Get("X-Amz-Invocation-Type"); typ {
+	case "DryRun":
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case "Event":
+		go func() {
+			if _, err := fn.invoke(context.WithoutCancel(a.background), payload); err != nil {
+				a.log.Warn("asynchronous invocation failed", "function", fn.name, "error", err)
+			}
+		}()
+		w.WriteHeader(http.StatusAccepted)
+		return
+	case "", "RequestResponse":
+	default:
+		lambdaError(w, http.StatusBadRequest, "InvalidParameterValueException",
+			fmt.Sprintf("X-Amz-Invocation-Type %q: use RequestResponse, Event or DryRun", typ))
+		return
+	}
+	out, err := fn.invoke(r.Context(), payload)
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+		body, _ := json.Marshal(struct {
+			ErrorMessage string `json:"errorMessage"`
+			ErrorType    string `json:"errorType"`
+		}{err.Error(), errorType(err)})
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
+		return
+	}
+	if len(out) > maxInvokePayload {
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintf(w, `{"errorMessage":"Response payload size (%d bytes) exceeded maximum allowed payload size (%d bytes).","errorType":"Function.ResponseSizeTooLarge"}`, len(out), maxInvokePayload)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(out)
+}
+
+// lookup accepts a function's name, its ARN, or a partial ARN, with an optional qualifier.
+func (a *invokeAPI) lookup(name string) *function {
+	if i := strings.LastIndex(name, ":function:"); i >= 0 {
+		name = name[i+len(":function:"):]
+	} else if strings.HasPrefix(name, "function:") {
+		name = strings.TrimPrefix(name, "function:")
+	}
+	name, _, _ = strings.Cut(name, ":")
+	return a.functions[name]
+}
+
+// lambdaError writes an error of the Lambda service itself (not of the function), as the service does.
+func lambdaError(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-ErrorType", typ)
+	w.WriteHeader(status)
+	body, _ := json.Marshal(struct {
+		Type    string `json:"Type"`
+		Message string `json:"message"`
+	}{"User", msg})
+	w.Write(body)
+}
+
+// errorType names an error as the Lambda Go runtime does: the name of its dynamic type.
+func errorType(err error) string {
+	t := reflect.TypeOf(err)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Name() == "" {
+		return "error"
+	}
+	return t.Name()
+}
+
+// newRequestID returns a random UUID (version 4), the shape of Lambda's request ids.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

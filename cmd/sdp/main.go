@@ -1,0 +1,82 @@
+// Command sdp runs the serverless data platform on one machine (`sdp up`) and talks to a running platform
+// (`sdp send`). It is the composition root of local mode: it wires the same handlers that run on AWS Lambda
+// to embedded stand-ins for Kinesis, the event source mapping, Step Functions, DynamoDB and SQS.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// defaultAddr is where `sdp up` listens and where the other commands find it.
+const defaultAddr = "127.0.0.1:4599"
+
+// globals are the flags every command takes, named as the AWS CLI names them.
+type globals struct {
+	EndpointURL string `name:"endpoint-url" env:"SDP_ENDPOINT_URL" help:"URL of a running platform (sdp up, or a deployed API)." default:"http://${addr}"`
+	Region      string `env:"AWS_REGION" help:"AWS region." default:"us-east-1"`
+	Profile     string `env:"AWS_PROFILE" help:"AWS shared-config profile."`
+	Output      string `enum:"json,table" default:"table" help:"Output format: json or table."`
+
+	stdout io.Writer
+	stderr io.Writer
+	ctx    context.Context
+}
+
+type cli struct {
+	globals
+
+	Up   upCmd   `cmd:"" help:"Run the whole pipeline on this machine: ingest API, stream, consumer, workflow, table, analytics, DLQ."`
+	Send sendCmd `cmd:"" help:"Post files of events (JSON array, one event, NDJSON; .gz too) to the ingest API."`
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run parses args and runs one command; it returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c cli
+	exit := -1
+	parser, err := kong.New(&c,
+		kong.Name("sdp"),
+		kong.Description("The serverless data platform: event ingestion, stream processing and analytics on AWS, or whole on this machine."),
+		kong.UsageOnError(),
+		kong.Vars{"addr": defaultAddr},
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exit = code }),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "sdp:", err)
+		return 2
+	}
+	kctx, err := parser.Parse(args)
+	if exit >= 0 {
+		return exit
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "sdp:", err)
+		return 2
+	}
+	c.stdout, c.stderr, c.ctx = stdout, stderr, ctx
+	if err := kctx.Run(&c.globals); err != nil {
+		if !errors.Is(err, errReported) {
+			fmt.Fprintln(stderr, "sdp:", err)
+		}
+		return 1
+	}
+	return 0
+}
+
+// errReported is returned by a command that has already told the user what went wrong.
+var errReported = errors.New("reported")

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/encoding/json"
+
+	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/stream/esm"
+)
+
+//go:embed dashboard.html
+var dashboardHTML []byte
+
+// routes is local mode's HTTP API: ingest, the read API, the Lambda Invoke API and the dashboard.
+func (s *stack) routes(ctx context.Context) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/events", s.ingest)
+	mux.HandleFunc("GET /v1/events/{id}", s.getEvent)
+	mux.HandleFunc("GET /v1/aggregates", s.getAggregates)
+	mux.HandleFunc("GET /v1/dlq", s.getDLQ)
+	mux.HandleFunc("GET /v1/status", s.getStatus)
+	mux.Handle("/2015-03-31/functions/{name}/invocations", &invokeAPI{
+		functions: s.funcs, region: s.cfg.Region, account: localAccount, log: s.log, background: ctx,
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(dashboardHTML)
+	})
+	return mux
+}
+
+func (s *stack) getEvent(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	item, ok, err := s.curated.Get(r.Context(), id)
+	switch {
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "reading the curated table: "+err.Error())
+	case !ok:
+		writeError(w, http.StatusNotFound, "event "+strconv.Quote(id)+" is not curated (yet): it was never accepted, is still in flight, or failed into the DLQ (GET /v1/dlq)")
+	default:
+		writeJSON(w, http.StatusOK, item)
+	}
+}
+
+func (s *stack) getAggregates(w http.ResponseWriter, r *http.Request) {
+	q := analytics.Query{Type: r.URL.Query().Get("type"), Source: r.URL.Query().Get("source")}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		v := r.URL.Query().Get(p.name)
+		if v == "" {
+			continue
+		}
+		t, err := parseTimeParam(v, time.Now())
+		if err != nil {
+			writeError(w, http.StatusBadRequest, p.name+": "+err.Error())
+			return
+		}
+		*p.dst = t
+	}
+	windows, err := s.agg.Query(r.Context(), q)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "querying aggregates: "+err.Error())
+		return
+	}
+	if windows == nil {
+		windows = []analytics.Window{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"windows": windows})
+}
+
+// parseTimeParam reads an RFC 3339 time, or a duration relative to now such as -15m.
+func parseTimeParam(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return time.Time{}, &paramError{v}
+	}
+	return now.Add(d), nil
+}
+
+type paramError struct{ v string }
+
+func (e *paramError) Error() string {
+	return strconv.Quote(e.v) + " is neither an RFC 3339 time (2026-11-26T09:00:00Z) nor a relative duration (-15m)"
+}
+
+func (s *stack) getDLQ(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			writeError(w, http.StatusBadRequest, "limit: a whole number from 1 to 10000")
+			return
+		}
+		limit = n
+	}
+	msgs, err := s.dlq.List(r.Context(), limit)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the DLQ: "+err.Error())
+		return
+	}
+	depth, err := s.dlq.Len(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the DLQ: "+err.Error())
+		return
+	}
+	type message struct {
+		ID     string          `json:"id"`
+		SentAt time.Time       `json:"sentAt"`
+		Body   json.RawMessage `json:"body"`
+	}
+	out := make([]message, 0, len(msgs))
+	for _, m := range msgs {
+		body := json.RawMessage(m.Body)
+		if !json.Valid(body) {
+			body, _ = json.Marshal(string(m.Body))
+		}
+		out = append(out, message{ID: m.ID, SentAt: m.SentAt, Body: body})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"queue": queueName, "depth": depth, "messages": out})
+}
+
+func (s *stack) getStatus(w http.ResponseWriter, r *http.Request) {
+	curated, err := s.curated.Count(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	depth, err := s.dlq.Len(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	type shardMapping struct {
+		esm.ShardStats
+		IteratorAgeMs int64 `json:"iteratorAgeMs"`
+	}
+	var mapping []shardMapping
+	for _, st := range s.mapping.Stats() {
+		mapping = append(mapping, shardMapping{st, st.IteratorAge.Milliseconds()})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"uptimeSeconds": int(time.Since(s.started).Seconds()),
+		"stream":        s.stream.Stats(),
+		"mapping":       mapping,
+		"curated":       curated,
+		"dlqDepth":      depth,
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "encoding the answer: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write([]byte("\n"))
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(map[string]string{"message": msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write([]byte("\n"))
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/infrastructure"
+	"github.com/serverless-data-platform/sdp/ingest"
+	"github.com/serverless-data-platform/sdp/stream/consumer"
+	"github.com/serverless-data-platform/sdp/stream/dlq"
+	"github.com/serverless-data-platform/sdp/stream/esm"
+	"github.com/serverless-data-platform/sdp/stream/shardlog"
+	"github.com/serverless-data-platform/sdp/workflow"
+	"github.com/serverless-data-platform/sdp/workflow/store"
+)
+
+// Names of local mode's resources, as the ARNs and the on-failure records show them.
+const (
+	localAccount = "000000000000"
+	streamName   = "events"
+	queueName    = "events-dlq"
+)
+
+// The local log is the stream of local mode: the ingest function's producer and the mapping's reader.
+var (
+	_ ingest.Producer = (*shardlog.Log)(nil)
+	_ esm.Reader      = (*shardlog.Log)(nil)
+	_ esm.Waiter      = (*shardlog.Log)(nil)
+)
+
+// stackConfig says how to build a local stack. Its zero value, with DataDir and Addr set, runs the settings
+// of the embedded SAM template.
+type stackConfig struct {
+	DataDir string
+	Addr    string
+	Region  string
+	// Shards overrides the template's stream shard count when > 0.
+	Shards int
+	// Rules are the workflow's processing rules (events that match fail enrichment).
+	Rules []workflow.Rule
+	// Template is the SAM template to read; nil means the embedded one.
+	Template []byte
+	// Mapping, when set, adjusts the event source mapping's settings after they are read from the template.
+	Mapping func(*esm.Config)
+	// Observe, when set, wraps the consumer as the event source mapping calls it (to watch deliveries).
+	Observe func(esm.Function) esm.Function
+	Logger  *slog.Logger
+}
+
+// stack is the whole pipeline in one process.
+type stack struct {
+	cfg      stackConfig
+	log      *slog.Logger
+	db       *bolt.DB
+	stream   *shardlog.Log
+	dlq      *dlq.Local
+	curated  *store.Local
+	agg      *analytics.Local
+	ingest   *ingest.Handler
+	mapping  *esm.Mapping
+	funcs    map[string]*function
+	registry *event.Registry
+	started  time.Time
+
+	ln  net.Listener
+	srv *http.Server
+}
+
+// openStack opens the data directory and builds every component; nothing runs until Run.
+func openStack(cfg stackConfig) (_ *stack, err error) {
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	tmpl := cfg.Template
+	if tmpl == nil {
+		tmpl = infrastructure.Template
+	}
+	st, err := infrastructure.Read(tmpl)
+	if err != nil {
+		return nil, err
+	}
+	consumerFn, ok := st.Function("consumer")
+	if !ok || len(consumerFn.Kinesis) == 0 {
+		return nil, errors.New("the template has no function with Handler: consumer and a Kinesis event source")
+	}
+	for _, name := range []string{"ingest", "analytics"} {
+		if _, ok := st.Function(name); !ok {
+			return nil, fmt.Errorf("the template has no function with Handler: %s", name)
+		}
+	}
+	shards := st.StreamShards
+	if cfg.Shards > 0 {
+		shards = cfg.Shards
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	dbPath := filepath.Join(cfg.DataDir, "sdp.db")
+	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("%s is in use by another sdp up; stop it or choose another --data-dir", dbPath)
+		}
+		return nil, fmt.Errorf("open %s: %w", dbPath, err)
+	}
+	db.MaxBatchDelay = 2 * time.Millisecond
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+
+	s := &stack{cfg: cfg, log: logger, db: db, funcs: map[string]*function{}}
+	if s.registry, err = event.NewRegistry(); err != nil {
+		return nil, err
+	}
+	if s.stream, err = shardlog.Open(db, shardlog.Options{
+		StreamName: streamName, Shards: shards,
+		Retention: time.Duration(st.StreamRetentionHours) * time.Hour,
+	}); err != nil {
+		return nil, fmt.Errorf("stream: %w", err)
+	}
+	if s.dlq, err = dlq.OpenLocal(db, queueName); err != nil {
+		return nil, fmt.Errorf("dead-letter queue: %w", err)
+	}
+	if s.curated, err = store.OpenLocal(db); err != nil {
+		return nil, fmt.Errorf("curated table: %w", err)
+	}
+	if s.agg, err = analytics.OpenLocal(db); err != nil {
+		return nil, fmt.Errorf("aggregates: %w", err)
+	}
+
+	arn := func(name string) string {
+		return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", cfg.Region, localAccount, name)
+	}
+	addFunc := func(name string, h lambda.Handler) {
+		f, _ := st.Function(name)
+		s.funcs[name] = &function{name: name, arn: arn(name), timeout: time.Duration(f.Timeout) * time.Second, handler: h}
+	}
+
+	s.ingest = ingest.New(s.registry, s.stream, ingest.WithLogger(logger))
+	addFunc("ingest", lambdaFunc(s.ingest.Invoke))
+
+	analyticsFn := analytics.NewFunction(s.agg)
+	addFunc("analytics", lambda.NewHandler(analyticsFn.Handle))
+
+	// The measures analytics aggregates are the ones each schema marks with x-measures.
+	measures := map[string][]string{}
+	for _, typ := range s.registry.Types() {
+		measures[typ] = s.registry.Measures(typ)
+	}
+	wf := workflow.NewLocal(s.curated, workflow.FunctionMap{"analytics": s.funcs["analytics"].Invoke},
+		workflow.WithRules(cfg.Rules...), workflow.WithMeasures(measures), workflow.WithLogger(logger))
+	cons := consumer.New(wf, consumer.WithLogger(logger))
+	addFunc("consumer", lambda.NewHandler(cons.Handle))
+
+	src := consumerFn.Kinesis[0]
+	mcfg := esm.Config{
+		FunctionName:               "consumer",
+		FunctionARN:                arn("consumer"),
+		StreamARN:                  fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", cfg.Region, localAccount, streamName),
+		Region:                     cfg.Region,
+		BatchSize:                  src.BatchSize,
+		MaxBatchingWindow:          time.Duration(src.MaximumBatchingWindowInSeconds) * time.Second,
+		ParallelizationFactor:      src.ParallelizationFactor,
+		BisectBatchOnFunctionError: src.BisectBatchOnFunctionError,
+		MaximumRetryAttempts:       src.MaximumRetryAttempts,
+		MaximumRecordAge:           time.Duration(src.MaximumRecordAgeInSeconds) * time.Second,
+		ReportBatchItemFailures:    src.ReportBatchItemFailures,
+		FunctionTimeout:            time.Duration(consumerFn.Timeout) * time.Second,
+		Logger:                     logger,
+	}
+	if cfg.Mapping != nil {
+		cfg.Mapping(&mcfg)
+	}
+	// The mapping calls the consumer in-process with the typed event, as the Lambda runtime would after decoding.
+	invokeConsumer := func(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+		ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newRequestID(), InvokedFunctionArn: mcfg.FunctionARN})
+		return cons.Handle(ctx, ev)
+	}
+	var fn esm.Function = invokeConsumer
+	if cfg.Observe != nil {
+		fn = cfg.Observe(fn)
+	}
+	if s.mapping, err = esm.New(s.stream, fn, esm.NewBoltCheckpoints(db, s.dlq), mcfg); err != nil {
+		return nil, fmt.Errorf("event source mapping: %w", err)
+	}
+	return s, nil
+}
+
+// Run serves the APIs and runs the stream's and the mapping's loops until ctx is done, then shuts down in
+// order: stop accepting requests, let the mapping finish and checkpoint its batches in flight, close the
+// database. ready, when not nil, is called once the listener is bound.
+func (s *stack) Run(ctx context.Context, ready func(addr string)) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		s.db.Close()
+		return fmt.Errorf("listen on %s: %w (choose another --addr)", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.started = time.Now()
+	s.srv = &http.Server{Handler: s.routes(ctx), ReadHeaderTimeout: 10 * time.Second}
+
+	loops, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Go(func() { errs <- s.stream.Run(loops) })
+	wg.Go(func() { errs <- s.mapping.Run(loops) })
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.srv.Serve(ln) }()
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-errs:
+		runErr = err
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(shutdown); err != nil {
+		s.log.Warn("http shutdown", "error", err)
+	}
+	stopLoops()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	if err := s.db.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// lambdaFunc adapts a function on raw payloads to lambda.Handler.
+type lambdaFunc func(ctx context.Context, payload []byte) ([]byte, error)
+
+// Invoke implements lambda.Handler.
+func (f lambdaFunc) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	return f(ctx, payload)
+}

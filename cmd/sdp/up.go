@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/serverless-data-platform/sdp/workflow"
+)
+
+// upCmd runs the whole pipeline on this machine until interrupted.
+type upCmd struct {
+	Addr     string   `default:"${addr}" help:"Address to listen on (host:port). Keep it on loopback unless you mean to share it."`
+	DataDir  string   `type:"path" help:"Directory for the stream, checkpoints, DLQ, curated table and aggregates (default: <user cache dir>/sdp)."`
+	Shards   int      `help:"Shards of the local stream (default: the template's StreamShardCount). Fixed once the data directory exists."`
+	Rule     []string `help:"Processing rule NAME:/pointer=value or NAME:/pointer^=prefix; matching events fail enrichment (repeatable)."`
+	LogLevel string   `enum:"debug,info,warn,error" default:"info" help:"Log level of the JSON logs on stderr."`
+}
+
+func (c *upCmd) Run(g *globals) error {
+	dir := c.DataDir
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("no user cache directory (%v): pass --data-dir", err)
+		}
+		dir = filepath.Join(cache, "sdp")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+	var rules []workflow.Rule
+	for _, r := range c.Rule {
+		rule, err := workflow.ParseRule(r)
+		if err != nil {
+			return fmt.Errorf("--rule %q: %w", r, err)
+		}
+		rules = append(rules, rule)
+	}
+	s, err := openStack(stackConfig{DataDir: dir, Addr: c.Addr, Region: g.Region, Shards: c.Shards, Rules: rules, Logger: logger})
+	if err != nil {
+		return err
+	}
+	return s.Run(g.ctx, func(addr string) {
+		base := "http://" + addr
+		fmt.Fprintf(g.stdout, "sdp up: data in %s, %d shards\n", dir, len(s.stream.Shards()))
+		fmt.Fprintf(g.stdout, "sdp up: ingest API   POST %s/v1/events\n", base)
+		fmt.Fprintf(g.stdout, "sdp up: read API     GET  %s/v1/events/{id}  /v1/aggregates  /v1/dlq  /v1/status\n", base)
+		fmt.Fprintf(g.stdout, "sdp up: Lambda API   POST %s/2015-03-31/functions/{ingest|consumer|analytics}/invocations\n", base)
+		fmt.Fprintf(g.stdout, "sdp up: dashboard         %s/\n", base)
+		fmt.Fprintln(g.stdout, "sdp up: ready; Ctrl-C stops (drains batches in flight and checkpoints)")
+	})
+}

@@ -1,0 +1,286 @@
+// Package consumer is the stream consumer function: the Lambda handler that the stream's event source mapping
+// invokes with a batch of Kinesis records.
+//
+// Each batch runs through the workflow, one synchronous execution per batch (Step Functions Express bills per
+// execution), or a few in order when the batch is larger than an execution's payload limit. The handler
+// answers with partial batch failures (ReportBatchItemFailures): the sequence numbers of the records that
+// were not processed, so that one bad record never fails its batch. It returns an error only when the whole
+// batch must be retried, which item-level problems never cause.
+package consumer
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/segmentio/encoding/json"
+
+	"github.com/serverless-data-platform/sdp/event"
+)
+
+// DefaultMaxExecutionPayload is Step Functions' limit on an execution's input: 256 KiB.
+const DefaultMaxExecutionPayload = 256 << 10
+
+// Workflow is the "start a workflow" port: one synchronous execution (StartSyncExecution semantics).
+type Workflow interface {
+	// Execute runs one execution with input, a JSON event.Batch, and blocks until it ends. It returns the
+	// execution's output, a JSON event.BatchResult; an error means the execution failed as a whole (none of
+	// its items was processed for sure).
+	Execute(ctx context.Context, input []byte) ([]byte, error)
+}
+
+// Consumer is the stream consumer function. It is safe for concurrent use.
+type Consumer struct {
+	wf         Workflow
+	maxPayload int
+	log        *slog.Logger
+}
+
+// Option configures a Consumer.
+type Option func(*Consumer)
+
+// WithMaxExecutionPayload sets the largest execution input in bytes (default DefaultMaxExecutionPayload).
+// Values below 1 are ignored.
+func WithMaxExecutionPayload(n int) Option {
+	return func(c *Consumer) {
+		if n > 0 {
+			c.maxPayload = n
+		}
+	}
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(log *slog.Logger) Option {
+	return func(c *Consumer) {
+		if log != nil {
+			c.log = log
+		}
+	}
+}
+
+// New returns the consumer that runs batches through wf.
+func New(wf Workflow, opts ...Option) *Consumer {
+	c := &Consumer{wf: wf, maxPayload: DefaultMaxExecutionPayload, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Causes logged for records failed by the consumer itself.
+const (
+	causeNotObject = "record data is not a JSON object"
+	causeTooLarge  = "record is larger than the execution payload limit"
+)
+
+// Handle processes one batch of records and reports the records it could not process by sequence number, in
+// record order (an empty list when every record was processed). A record whose data is not a JSON object, or
+// that alone exceeds the execution payload limit, is reported failed (the event source mapping retries it and
+// in the end sends it to the dead-letter queue) without failing its neighbours. Executions run in record
+// order; one that fails as a whole fails its records. Handle never returns an error: a returned error would
+// fail the whole batch.
+func (c *Consumer) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+	// failed[i] says whether record i is reported; a record can be failed by the consumer (bad data, too
+	// large) or by its execution, and is reported once either way.
+	failed := make([]bool, len(ev.Records))
+	p := planner{max: c.maxPayload}
+	for i := range ev.Records {
+		r := &ev.Records[i]
+		if !isObject(r.Kinesis.Data) {
+			failed[i] = true
+			c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: record failed", slog.String("sequenceNumber",
+				r.Kinesis.SequenceNumber), slog.String("cause", causeNotObject))
+			continue
+		}
+		if !p.add(i, shardOf(r), r) {
+			failed[i] = true
+			c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: record failed", slog.String("sequenceNumber",
+				r.Kinesis.SequenceNumber), slog.String("cause", causeTooLarge), slog.Int("bytes", len(r.Kinesis.Data)))
+		}
+	}
+	// Executions run one after the other, in record order, so that a shard's events reach the workflow in
+	// stream order.
+	for _, x := range p.finish() {
+		for _, i := range c.execute(ctx, ev.Records, x) {
+			failed[i] = true
+		}
+	}
+
+	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
+	for i, f := range failed {
+		if f {
+			resp.BatchItemFailures = append(resp.BatchItemFailures,
+				events.KinesisBatchItemFailure{ItemIdentifier: ev.Records[i].Kinesis.SequenceNumber})
+		}
+	}
+	return resp, nil
+}
+
+// execute runs one execution and returns the indexes (into records) of the records it failed.
+func (c *Consumer) execute(ctx context.Context, records []events.KinesisEventRecord, x execution) []int {
+	if err := ctx.Err(); err != nil {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: execution not started", slog.String("batchId", x.batchID),
+			slog.Any("error", err))
+		return x.records
+	}
+	out, err := c.wf.Execute(ctx, x.input)
+	if err != nil {
+		c.log.LogAttrs(ctx, slog.LevelError, "consumer: execution failed", slog.String("batchId", x.batchID),
+			slog.Int("records", len(x.records)), slog.Any("error", err))
+		return x.records
+	}
+	var res event.BatchResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		c.log.LogAttrs(ctx, slog.LevelError, "consumer: execution output is not a batch result",
+			slog.String("batchId", x.batchID), slog.Any("error", err))
+		return x.records
+	}
+	if len(res.Failed) == 0 {
+		return nil
+	}
+	bySeq := make(map[string]int, len(x.records))
+	for _, i := range x.records {
+		bySeq[records[i].Kinesis.SequenceNumber] = i
+	}
+	idx := make([]int, 0, len(res.Failed))
+	for _, f := range res.Failed {
+		i, ok := bySeq[f.SequenceNumber]
+		if !ok {
+			// A failure that names no record of the execution cannot be reported as it is; reporting every
+			// record keeps at-least-once delivery.
+			c.log.LogAttrs(ctx, slog.LevelError, "consumer: execution reported an unknown record",
+				slog.String("batchId", x.batchID), slog.String("sequenceNumber", f.SequenceNumber))
+			return x.records
+		}
+		c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: record failed", slog.String("batchId", x.batchID),
+			slog.String("sequenceNumber", f.SequenceNumber), slog.String("eventId", f.EventID),
+			slog.String("error", f.Error), slog.String("cause", f.Cause))
+		idx = append(idx, i)
+	}
+	return idx
+}
+
+// shardOf returns the record's shard id: the part of the event id before ':' (Lambda's event ids read
+// "shardId-000000000000:<sequence number>").
+func shardOf(r *events.KinesisEventRecord) string {
+	shard, _, _ := strings.Cut(r.EventID, ":")
+	return shard
+}
+
+// isObject reports whether b is one valid JSON object.
+func isObject(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return json.Valid(b)
+		}
+		return false
+	}
+	return false
+}
+
+// execution is one planned execution: its input and the records it covers.
+type execution struct {
+	batchID string
+	input   []byte
+	// records are indexes into the handled batch's records, in order.
+	records []int
+}
+
+// planner packs records, in order, into executions whose input stays within max bytes. An execution's records
+// come from one shard.
+type planner struct {
+	max  int
+	done []execution
+	// The open execution: its shard, first and last sequence numbers, records, and the items encoded so far
+	// (each followed by a comma).
+	shard       string
+	first, last string
+	records     []int
+	items       []byte
+	// item and scratch hold the record being added, esc a string being measured.
+	item    event.BatchItem
+	scratch []byte
+	esc     []byte
+}
+
+// add appends record i to the open execution, or to a new one when it would not fit; it returns false when
+// the record does not fit in an execution on its own.
+func (p *planner) add(i int, shard string, r *events.KinesisEventRecord) bool {
+	var err error
+	p.item = event.BatchItem{
+		SequenceNumber: r.Kinesis.SequenceNumber,
+		PartitionKey:   r.Kinesis.PartitionKey,
+		ArrivalTime:    r.Kinesis.ApproximateArrivalTimestamp.UTC(),
+		Event:          r.Kinesis.Data,
+	}
+	p.scratch, err = json.Append(p.scratch[:0], &p.item, json.TrustRawMessage) // isObject validated the data
+	p.item.Event = nil
+	if err != nil {
+		return false
+	}
+	seq := r.Kinesis.SequenceNumber
+	if len(p.records) > 0 && shard == p.shard &&
+		p.size(shard, p.first, seq, len(p.items)+len(p.scratch)) <= p.max {
+		p.records = append(p.records, i)
+		p.items = append(append(p.items, p.scratch...), ',')
+		p.last = seq
+		return true
+	}
+	if p.size(shard, seq, seq, len(p.scratch)) > p.max {
+		return false
+	}
+	p.flush()
+	p.shard, p.first, p.last = shard, seq, seq
+	p.records = append(p.records[:0:0], i)
+	p.items = append(append(p.items[:0], p.scratch...), ',')
+	return true
+}
+
+// size returns the size of the input of an execution of the shard from first to last whose items, joined by
+// commas, take itemBytes.
+func (p *planner) size(shard, first, last string, itemBytes int) int {
+	// {"batchId":<id>,"shardId":<shard>,"items":[<items without the last comma>]}
+	const fixed = len(`{"batchId":`) + len(`,"shardId":`) + len(`,"items":[`) + len(`]}`)
+	// The batch id is shard:first-last, and ':' and '-' need no escaping.
+	id := 2 + p.escapedLen(shard) + 1 + p.escapedLen(first) + 1 + p.escapedLen(last)
+	return fixed + id + 2 + p.escapedLen(shard) + itemBytes
+}
+
+// escapedLen returns the length of s's escaped text in a JSON string (without the quotes), as flush writes it.
+func (p *planner) escapedLen(s string) int {
+	p.esc = json.AppendEscape(p.esc[:0], s, 0)
+	return len(p.esc) - 2
+}
+
+// flush closes the open execution, if any.
+func (p *planner) flush() {
+	if len(p.records) == 0 {
+		return
+	}
+	id := batchID(p.shard, p.first, p.last)
+	in := make([]byte, 0, p.size(p.shard, p.first, p.last, len(p.items)-1))
+	in = append(in, `{"batchId":`...)
+	in = json.AppendEscape(in, id, 0)
+	in = append(in, `,"shardId":`...)
+	in = json.AppendEscape(in, p.shard, 0)
+	in = append(in, `,"items":[`...)
+	in = append(in, p.items[:len(p.items)-1]...)
+	in = append(in, `]}`...)
+	p.done = append(p.done, execution{batchID: id, input: in, records: p.records})
+	p.records = nil
+}
+
+// finish closes the open execution and returns all of them, in record order.
+func (p *planner) finish() []execution {
+	p.flush()
+	return p.done
+}
+
+// batchID names an execution's batch: "<shard>:<first sequence number>-<last sequence number>".
+func batchID(shard, first, last string) string {
+	return shard + ":" + first + "-" + last
+}
