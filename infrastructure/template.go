@@ -132,10 +132,10 @@ func (r resolver) function(id string, props, globals *yaml.Node) (Function, erro
 	}
 	var err error
 	if fn.Timeout, err = r.intValue(first(field(props, "Timeout"), field(globals, "Timeout")), 3); err != nil {
-		return fn, fmt.Errorf("Timeout: %w", err)
+		return fn, fmt.Errorf("setting Timeout: %w", err)
 	}
 	if fn.MemorySize, err = r.intValue(first(field(props, "MemorySize"), field(globals, "MemorySize")), 128); err != nil {
-		return fn, fmt.Errorf("MemorySize: %w", err)
+		return fn, fmt.Errorf("setting MemorySize: %w", err)
 	}
 	evs := field(props, "Events")
 	if evs == nil {

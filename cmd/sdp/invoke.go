@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -20,11 +22,21 @@ import (
 const maxInvokePayload = 6 * 1024 * 1024
 
 // function is a Lambda function of local mode: the same handler AWS runs, with the settings of the template.
+//
+// Like a Lambda execution environment, a handler serves one invocation at a time (the aws-lambda-go handler
+// reuses its response buffer between calls), so concurrent invocations each take a handler from a pool of
+// environments that grows as needed.
 type function struct {
-	name    string
-	arn     string
-	timeout time.Duration
-	handler lambda.Handler
+	name         string
+	arn          string
+	timeout      time.Duration
+	environments sync.Pool // of lambda.Handler
+}
+
+func newFunction(name, arn string, timeout time.Duration, newHandler func() lambda.Handler) *function {
+	f := &function{name: name, arn: arn, timeout: timeout}
+	f.environments.New = func() any { return newHandler() }
+	return f
 }
 
 // invoke calls the function in-process with a Lambda context (request id, function ARN, deadline).
@@ -32,7 +44,11 @@ func (f *function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newRequestID(), InvokedFunctionArn: f.arn})
-	return f.handler.Invoke(ctx, payload)
+	h := f.environments.Get().(lambda.Handler)
+	out, err := h.Invoke(ctx, payload)
+	out = bytes.Clone(out) // the handler's buffer is reused by its next invocation
+	f.environments.Put(h)
+	return out, err
 }
 
 // Invoke lets a function serve as a workflow task or any other in-process caller.
@@ -127,7 +143,7 @@ func (a *invokeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (a *invokeAPI) lookup(name string) *function {
 	if i := strings.LastIndex(name, ":function:"); i >= 0 {
 		name = name[i+len(":function:"):]
-	} else if strings.HasPrefix(name, "function:") {
+	} else {
 		name = strings.TrimPrefix(name, "function:")
 	}
 	name, _, _ = strings.Cut(name, ":")

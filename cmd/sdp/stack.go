@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/event"
@@ -117,7 +118,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	dbPath := filepath.Join(cfg.DataDir, "sdp.db")
 	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%s is in use by another sdp up; stop it or choose another --data-dir", dbPath)
 		}
 		return nil, fmt.Errorf("open %s: %w", dbPath, err)
@@ -152,16 +153,16 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	arn := func(name string) string {
 		return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", cfg.Region, localAccount, name)
 	}
-	addFunc := func(name string, h lambda.Handler) {
+	addFunc := func(name string, newHandler func() lambda.Handler) {
 		f, _ := st.Function(name)
-		s.funcs[name] = &function{name: name, arn: arn(name), timeout: time.Duration(f.Timeout) * time.Second, handler: h}
+		s.funcs[name] = newFunction(name, arn(name), time.Duration(f.Timeout)*time.Second, newHandler)
 	}
 
 	s.ingest = ingest.New(s.registry, s.stream, ingest.WithLogger(logger))
-	addFunc("ingest", lambdaFunc(s.ingest.Invoke))
+	addFunc("ingest", func() lambda.Handler { return lambdaFunc(s.ingest.Invoke) })
 
 	analyticsFn := analytics.NewFunction(s.agg)
-	addFunc("analytics", lambda.NewHandler(analyticsFn.Handle))
+	addFunc("analytics", func() lambda.Handler { return lambda.NewHandler(analyticsFn.Handle) })
 
 	// The measures analytics aggregates are the ones each schema marks with x-measures.
 	measures := map[string][]string{}
@@ -171,7 +172,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	wf := workflow.NewLocal(s.curated, workflow.FunctionMap{"analytics": s.funcs["analytics"].Invoke},
 		workflow.WithRules(cfg.Rules...), workflow.WithMeasures(measures), workflow.WithLogger(logger))
 	cons := consumer.New(wf, consumer.WithLogger(logger))
-	addFunc("consumer", lambda.NewHandler(cons.Handle))
+	addFunc("consumer", func() lambda.Handler { return lambda.NewHandler(cons.Handle) })
 
 	src := consumerFn.Kinesis[0]
 	mcfg := esm.Config{

@@ -323,9 +323,6 @@ func pick(seqs []string, idx ...int) []string {
 	return out
 }
 
-// span returns seqs[from..to] inclusive.
-func span(seqs []string, from, to int) []string { return slices.Clone(seqs[from : to+1]) }
-
 // fail returns a response that names the given sequence numbers as failed.
 func fail(seqs ...string) events.KinesisEventResponse {
 	var resp events.KinesisEventResponse
