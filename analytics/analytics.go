@@ -1,7 +1,7 @@
 // Package analytics is the analytics function of the pipeline: it keeps near-real-time aggregates of the
 // curated events for dashboards.
 //
-// The workflow invokes it once per batch with an Input: one Fact per event. Facts are counted into tumbling
+// The workflow invokes it once per batch with an event.FactBatch: one event.Fact per event. Facts are counted into tumbling
 // one-minute windows by event time, per event type and source, with the sum, minimum and maximum of each of the
 // type's measures. Delivery is at least once, so the aggregates are fenced per event id: a Store records that an
 // event was applied in the same transaction that counts it, and skips it when it comes again (a retried
@@ -12,29 +12,12 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/serverless-data-platform/sdp/event"
 )
 
 // WindowSize is the length of the tumbling windows the aggregates are kept in.
 const WindowSize = time.Minute
-
-// Fact is the part of a curated event that analytics needs.
-type Fact struct {
-	// ID is the event id; a fact is counted at most once per ID.
-	ID      string `json:"id"`
-	Type    string `json:"type"`
-	Source  string `json:"source"`
-	Subject string `json:"subject,omitempty"`
-	// Time is the event time, which places the fact in its window.
-	Time time.Time `json:"time"`
-	// Measures are the numeric fields of the event that are aggregated, by field name.
-	Measures map[string]float64 `json:"measures,omitempty"`
-}
-
-// Input is the payload the analytics function is invoked with: the facts of one workflow batch.
-type Input struct {
-	BatchID string `json:"batchId"`
-	Events  []Fact `json:"events"`
-}
 
 // Output is the analytics function's answer: how many facts were counted now, and how many had been counted
 // before (duplicates, skipped).
@@ -92,7 +75,7 @@ type Store interface {
 	// Apply counts the facts not applied before, atomically with recording that they were applied, and returns
 	// how many it counted. On error nothing was counted, and the call may be retried as it is. It does not
 	// retry by itself.
-	Apply(ctx context.Context, facts []Fact) (applied int, err error)
+	Apply(ctx context.Context, facts []event.Fact) (applied int, err error)
 	// Query returns the windows q selects, ordered by start, then type, then source.
 	Query(ctx context.Context, q Query) ([]Window, error)
 }

@@ -10,12 +10,13 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/event"
 )
 
 // failingStore is a Store whose Apply fails.
 type failingStore struct{ analytics.Store }
 
-func (failingStore) Apply(context.Context, []analytics.Fact) (int, error) {
+func (failingStore) Apply(context.Context, []event.Fact) (int, error) {
 	return 0, errors.New("disk on fire")
 }
 
@@ -27,16 +28,16 @@ func TestFunctionHandle(t *testing.T) {
 	fn := analytics.NewFunction(newLocal(t))
 	tests := []struct {
 		name string
-		in   analytics.Input
+		in   event.FactBatch
 		want analytics.Output
 	}{
-		{"first delivery", analytics.Input{BatchID: "shardId-0:1-3", Events: facts[:3]},
+		{"first delivery", event.FactBatch{BatchID: "shardId-0:1-3", Events: facts[:3]},
 			analytics.Output{Applied: 3}},
-		{"retried delivery", analytics.Input{BatchID: "shardId-0:1-3", Events: facts[:3]},
+		{"retried delivery", event.FactBatch{BatchID: "shardId-0:1-3", Events: facts[:3]},
 			analytics.Output{Duplicates: 3}},
-		{"overlapping batch", analytics.Input{BatchID: "shardId-0:2-5", Events: facts[1:]},
+		{"overlapping batch", event.FactBatch{BatchID: "shardId-0:2-5", Events: facts[1:]},
 			analytics.Output{Applied: 2, Duplicates: 2}},
-		{"empty batch", analytics.Input{BatchID: "shardId-0:6-6"}, analytics.Output{}},
+		{"empty batch", event.FactBatch{BatchID: "shardId-0:6-6"}, analytics.Output{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,7 +54,7 @@ func TestFunctionHandle(t *testing.T) {
 func TestFunctionAsLambdaHandler(t *testing.T) {
 	ctx := context.Background()
 	h := lambda.NewHandler(analytics.NewFunction(newLocal(t)).Handle)
-	payload, err := json.Marshal(analytics.Input{BatchID: "b", Events: sampleFacts(t)})
+	payload, err := json.Marshal(event.FactBatch{BatchID: "b", Events: sampleFacts(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestFunctionAsLambdaHandler(t *testing.T) {
 // and names the batch.
 func TestFunctionHandleStoreError(t *testing.T) {
 	fn := analytics.NewFunction(failingStore{})
-	_, err := fn.Handle(context.Background(), analytics.Input{BatchID: "b-7", Events: sampleFacts(t)})
+	_, err := fn.Handle(context.Background(), event.FactBatch{BatchID: "b-7", Events: sampleFacts(t)})
 	if err == nil || !strings.Contains(err.Error(), `"b-7"`) {
 		t.Fatalf("Handle with a failing store = %v; want an error naming the batch", err)
 	}

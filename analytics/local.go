@@ -11,6 +11,8 @@ import (
 
 	"github.com/segmentio/encoding/json"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/serverless-data-platform/sdp/event"
 )
 
 // Bucket names of the local store.
@@ -55,7 +57,7 @@ type windowValue struct {
 }
 
 // add counts one fact into w.
-func (w *windowValue) add(f *Fact) {
+func (w *windowValue) add(f *event.Fact) {
 	w.Count++
 	for name, v := range f.Measures {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -72,7 +74,7 @@ func (w *windowValue) add(f *Fact) {
 
 // Apply implements Store: one transaction records each new fact's applied marker and counts it; facts whose
 // id was applied before (in an earlier call or earlier in facts) are skipped.
-func (l *Local) Apply(ctx context.Context, facts []Fact) (int, error) {
+func (l *Local) Apply(ctx context.Context, facts []event.Fact) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("analytics: apply: %w", err)
 	}
@@ -174,7 +176,7 @@ func (l *Local) Query(ctx context.Context, q Query) ([]Window, error) {
 }
 
 // validate checks that f can be counted and keyed.
-func validate(f *Fact) error {
+func validate(f *event.Fact) error {
 	switch {
 	case f.ID == "":
 		return fmt.Errorf("%w: no id", ErrInvalidFact)

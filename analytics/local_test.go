@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/event"
 )
 
 // openDB opens a bbolt database in a test's temporary directory and closes it when the test ends.
@@ -52,8 +53,8 @@ const (
 )
 
 // sampleFacts are five facts over two minutes, two types and two sources.
-func sampleFacts(t testing.TB) []analytics.Fact {
-	return []analytics.Fact{
+func sampleFacts(t testing.TB) []event.Fact {
+	return []event.Fact{
 		{ID: "e1", Type: "page_view", Source: shop, Time: at(t, "2026-11-26T09:15:02Z"),
 			Measures: map[string]float64{"duration_ms": 48210, "scroll_depth": 0.82}},
 		{ID: "e2", Type: "page_view", Source: shop, Time: at(t, "2026-11-26T09:15:40Z"),
@@ -149,14 +150,14 @@ func TestApplyIsIdempotent(t *testing.T) {
 	facts := sampleFacts(t)
 	tests := []struct {
 		name        string
-		batches     [][]analytics.Fact
+		batches     [][]event.Fact
 		wantApplied []int
 	}{
-		{"same batch twice", [][]analytics.Fact{facts, facts}, []int{5, 0}},
-		{"overlapping batches", [][]analytics.Fact{facts[:3], facts[1:]}, []int{3, 2}},
-		{"duplicate within one batch", [][]analytics.Fact{append(append([]analytics.Fact{}, facts...), facts[0], facts[4])},
+		{"same batch twice", [][]event.Fact{facts, facts}, []int{5, 0}},
+		{"overlapping batches", [][]event.Fact{facts[:3], facts[1:]}, []int{3, 2}},
+		{"duplicate within one batch", [][]event.Fact{append(append([]event.Fact{}, facts...), facts[0], facts[4])},
 			[]int{5}},
-		{"one by one then all", [][]analytics.Fact{facts[:1], facts[1:2], facts[2:3], facts[3:4], facts[4:], facts},
+		{"one by one then all", [][]event.Fact{facts[:1], facts[1:2], facts[2:3], facts[3:4], facts[4:], facts},
 			[]int{1, 1, 1, 1, 1, 0}},
 	}
 	ctx := context.Background()
@@ -209,9 +210,9 @@ func TestWindowsByEventTime(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newLocal(t)
-			var facts []analytics.Fact
+			var facts []event.Fact
 			for i, ts := range tc.times {
-				facts = append(facts, analytics.Fact{ID: fmt.Sprint("e", i), Type: "t", Source: "s", Time: ts})
+				facts = append(facts, event.Fact{ID: fmt.Sprint("e", i), Type: "t", Source: "s", Time: ts})
 			}
 			if _, err := s.Apply(ctx, facts); err != nil {
 				t.Fatal(err)
@@ -239,21 +240,21 @@ func TestWindowsByEventTime(t *testing.T) {
 // TestApplyRejectsInvalidFacts checks that a fact that cannot be keyed fails the call before anything is
 // counted.
 func TestApplyRejectsInvalidFacts(t *testing.T) {
-	ok := analytics.Fact{ID: "ok", Type: "t", Source: "s", Time: at(t, "2026-11-26T09:15:00Z")}
+	ok := event.Fact{ID: "ok", Type: "t", Source: "s", Time: at(t, "2026-11-26T09:15:00Z")}
 	tests := []struct {
 		name string
-		bad  analytics.Fact
+		bad  event.Fact
 	}{
-		{"no id", analytics.Fact{Type: "t", Time: ok.Time}},
-		{"no type", analytics.Fact{ID: "x", Time: ok.Time}},
-		{"no time", analytics.Fact{ID: "x", Type: "t"}},
-		{"NUL in source", analytics.Fact{ID: "x", Type: "t", Source: "a\x00b", Time: ok.Time}},
+		{"no id", event.Fact{Type: "t", Time: ok.Time}},
+		{"no type", event.Fact{ID: "x", Time: ok.Time}},
+		{"no time", event.Fact{ID: "x", Type: "t"}},
+		{"NUL in source", event.Fact{ID: "x", Type: "t", Source: "a\x00b", Time: ok.Time}},
 	}
 	ctx := context.Background()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newLocal(t)
-			n, err := s.Apply(ctx, []analytics.Fact{ok, tc.bad})
+			n, err := s.Apply(ctx, []event.Fact{ok, tc.bad})
 			if !errors.Is(err, analytics.ErrInvalidFact) || n != 0 {
 				t.Fatalf("Apply = %d, %v; want 0, ErrInvalidFact", n, err)
 			}
@@ -292,9 +293,9 @@ func TestConcurrentApply(t *testing.T) {
 			defer wg.Done()
 			for i := range perWorker {
 				id := w*overlap + i
-				f := analytics.Fact{ID: fmt.Sprint("e", id), Type: "t", Source: "s",
+				f := event.Fact{ID: fmt.Sprint("e", id), Type: "t", Source: "s",
 					Time: base.Add(time.Duration(id) * time.Second), Measures: map[string]float64{"v": 1}}
-				n, err := s.Apply(ctx, []analytics.Fact{f})
+				n, err := s.Apply(ctx, []event.Fact{f})
 				if err != nil {
 					errs[w] = err
 					return

@@ -59,3 +59,23 @@ type Curated struct {
 	ArrivalTime time.Time `json:"arrivalTime"`
 	CuratedAt   time.Time `json:"curatedAt"`
 }
+
+// Fact is what analytics aggregates of one curated event: its identity, type, source, event time and the
+// numeric fields its schema marks as measures.
+type Fact struct {
+	// ID is the event id; analytics counts a fact at most once per ID.
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Source  string `json:"source"`
+	Subject string `json:"subject,omitempty"`
+	// Time is the event time, which places the fact in its window.
+	Time time.Time `json:"time"`
+	// Measures are the event's aggregated numeric fields, by field name.
+	Measures map[string]float64 `json:"measures,omitempty"`
+}
+
+// FactBatch is the payload of the analytics function: the facts of one workflow batch.
+type FactBatch struct {
+	BatchID string `json:"batchId"`
+	Events  []Fact `json:"events"`
+}

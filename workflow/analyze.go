@@ -6,27 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"time"
 
 	"github.com/segmentio/encoding/json"
+
+	"github.com/serverless-data-platform/sdp/event"
 )
-
-// fact is what the analytics function needs of one event. Its JSON is that of the analytics function's
-// input events (package analytics, type Fact).
-type fact struct {
-	ID       string             `json:"id"`
-	Type     string             `json:"type"`
-	Source   string             `json:"source"`
-	Subject  string             `json:"subject,omitempty"`
-	Time     time.Time          `json:"time"`
-	Measures map[string]float64 `json:"measures,omitempty"`
-}
-
-// analyticsInput is the payload of the analytics function (package analytics, type Input).
-type analyticsInput struct {
-	BatchID string `json:"batchId"`
-	Events  []fact `json:"events"`
-}
 
 // analyticsOutput is the analytics function's answer (package analytics, type Output), or a Lambda function
 // error's payload.
@@ -43,7 +27,7 @@ var errFunction = errors.New("function error")
 // analytics is the analytics step: it invokes the analytics function with the facts of the live (persisted)
 // items.
 func (l *Local) analytics(ctx context.Context, x *execution, live []int) {
-	in := analyticsInput{BatchID: x.batch.BatchID, Events: make([]fact, len(live))}
+	in := event.FactBatch{BatchID: x.batch.BatchID, Events: make([]event.Fact, len(live))}
 	for j, i := range live {
 		in.Events[j] = x.items[i].fact
 	}

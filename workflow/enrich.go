@@ -56,7 +56,7 @@ func (l *Local) enrich(x *execution) {
 			SequenceNumber: it.SequenceNumber,
 			ArrivalTime:    it.ArrivalTime.UTC(),
 		}
-		st.fact = fact{
+		st.fact = event.Fact{
 			ID:       ev.ID,
 			Type:     ev.Type,
 			Source:   ev.Source,

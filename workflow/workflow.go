@@ -150,7 +150,7 @@ type execution struct {
 // itemState is one item of an execution.
 type itemState struct {
 	curated event.Curated
-	fact    fact
+	fact    event.Fact
 	failure *event.ItemFailure
 }
 

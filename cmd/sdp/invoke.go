@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/segmentio/encoding/json"
+
+	"github.com/serverless-data-platform/sdp/event"
 )
 
 // maxInvokePayload is Lambda's limit for a synchronous invocation's request and response.
@@ -43,7 +44,7 @@ func newFunction(name, arn string, timeout time.Duration, newHandler func() lamb
 func (f *function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newRequestID(), InvokedFunctionArn: f.arn})
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: event.NewID(), InvokedFunctionArn: f.arn})
 	h := f.environments.Get().(lambda.Handler)
 	out, err := h.Invoke(ctx, payload)
 	out = bytes.Clone(out) // the handler's buffer is reused by its next invocation
@@ -172,13 +173,4 @@ func errorType(err error) string {
 		return "error"
 	}
 	return t.Name()
-}
-
-// newRequestID returns a random UUID (version 4), the shape of Lambda's request ids.
-func newRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

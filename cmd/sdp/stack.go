@@ -195,7 +195,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	}
 	// The mapping calls the consumer in-process with the typed event, as the Lambda runtime would after decoding.
 	invokeConsumer := func(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
-		ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newRequestID(), InvokedFunctionArn: mcfg.FunctionARN})
+		ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: event.NewID(), InvokedFunctionArn: mcfg.FunctionARN})
 		return cons.Handle(ctx, ev)
 	}
 	var fn esm.Function = invokeConsumer

@@ -3,15 +3,15 @@ package dlq
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/serverless-data-platform/sdp/event"
 )
 
 // MaxBodySize is the largest message body, in bytes, as SQS allows.
@@ -111,10 +111,7 @@ func (q *Local) SendTx(tx *bolt.Tx, body []byte) (string, error) {
 		return "", fmt.Errorf("dlq: queue %q: buckets are missing (was it opened with OpenLocal on this database?)", q.name)
 	}
 	// The id is random, so it reveals nothing and never repeats across reopenings; the counter keeps order.
-	id, err := newID()
-	if err != nil {
-		return "", fmt.Errorf("dlq: queue %q: %w", q.name, err)
-	}
+	id := event.NewID()
 	n, err := msgs.NextSequence()
 	if err != nil {
 		return "", fmt.Errorf("dlq: queue %q: %w", q.name, err)
@@ -256,25 +253,4 @@ func decodeMessage(v []byte) (Message, error) {
 		Body:   bytes.Clone(v[messageHeader+n:]),
 		SentAt: time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(),
 	}, nil
-}
-
-// newID returns a random (version 4) UUID in its canonical form.
-func newID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("message id: %w", err)
-	}
-	b[6] = b[6]&0x0f | 0x40 // version 4
-	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:]), nil
 }

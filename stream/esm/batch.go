@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/stream/dlq"
 )
 
@@ -142,7 +143,7 @@ func (w *shardWorker) discard(ctx context.Context, batch []events.KinesisEventRe
 // of ctx, and interprets its answer as Lambda does.
 func (w *shardWorker) invoke(ctx context.Context, batch []events.KinesisEventRecord) outcome {
 	cfg := &w.m.cfg
-	out := outcome{requestID: newRequestID(), failedAt: len(batch)}
+	out := outcome{requestID: event.NewID(), failedAt: len(batch)}
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.FunctionTimeout)
 	defer cancel()
 	ictx = lambdacontext.NewContext(ictx, &lambdacontext.LambdaContext{

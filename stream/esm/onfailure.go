@@ -1,13 +1,12 @@
 package esm
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/segmentio/encoding/json"
 
+	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/stream/dlq"
 )
 
@@ -48,30 +47,11 @@ func (m *Mapping) onFailureRecord(shardID string, batch []events.KinesisEventRec
 		rec.ResponseContext = dlq.ResponseContext{StatusCode: 200, ExecutedVersion: "$LATEST", FunctionError: f.functionError}
 	}
 	if rec.RequestContext.RequestID == "" {
-		rec.RequestContext.RequestID = newRequestID()
+		rec.RequestContext.RequestID = event.NewID()
 	}
 	raw, err := json.Marshal(&rec)
 	if err != nil {
 		return nil, fmt.Errorf("esm: encode on-failure record of shard %s at %s: %w", shardID, first.Kinesis.SequenceNumber, err)
 	}
 	return raw, nil
-}
-
-// newRequestID returns a random UUID (version 4), the shape of a Lambda request id.
-func newRequestID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], u[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], u[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], u[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], u[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], u[10:])
-	return string(out[:])
 }
