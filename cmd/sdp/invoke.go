@@ -64,8 +64,10 @@ type invokeAPI struct {
 	region    string
 	account   string
 	log       *slog.Logger
-	// background runs Event (asynchronous) invocations; it is the stack's context.
+	// background runs Event (asynchronous) invocations; it is the stack's context. async counts those in
+	// flight, so that shutdown waits for them.
 	background context.Context
+	async      *sync.WaitGroup
 }
 
 func (a *invokeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -105,11 +107,11 @@ func (a *invokeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	case "Event":
-		go func() {
+		a.async.Go(func() {
 			if _, err := fn.invoke(context.WithoutCancel(a.background), payload); err != nil {
 				a.log.Warn("asynchronous invocation failed", "function", fn.name, "error", err)
 			}
-		}()
+		})
 		w.WriteHeader(http.StatusAccepted)
 		return
 	case "", "RequestResponse":

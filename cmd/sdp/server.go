@@ -25,7 +25,7 @@ func (s *stack) routes(ctx context.Context) http.Handler {
 	mux.HandleFunc("GET /v1/dlq", s.getDLQ)
 	mux.HandleFunc("GET /v1/status", s.getStatus)
 	mux.Handle("/2015-03-31/functions/{name}/invocations", &invokeAPI{
-		functions: s.funcs, region: s.cfg.Region, account: localAccount, log: s.log, background: ctx,
+		functions: s.funcs, region: s.cfg.Region, account: localAccount, log: s.log, background: ctx, async: &s.async,
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {

@@ -80,6 +80,8 @@ type stack struct {
 
 	ln  net.Listener
 	srv *http.Server
+	// async counts the Invoke API's asynchronous (Event) invocations in flight.
+	async sync.WaitGroup
 }
 
 // openStack opens the data directory and builds every component; nothing runs until Run.
@@ -245,6 +247,7 @@ func (s *stack) Run(ctx context.Context, ready func(addr string)) error {
 	if err := s.srv.Shutdown(shutdown); err != nil {
 		s.log.Warn("http shutdown", "error", err)
 	}
+	s.async.Wait()
 	stopLoops()
 	wg.Wait()
 	close(errs)

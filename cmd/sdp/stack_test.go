@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/analytics"
@@ -298,5 +300,99 @@ func TestAWSCLIInvoke(t *testing.T) {
 	_, stderr, err = invoke("--function-name", "nope", "--payload", "{}", "nope.json")
 	if err == nil || !strings.Contains(stderr, "ResourceNotFoundException") {
 		t.Fatalf("unknown function: %v, stderr %s", err, stderr)
+	}
+}
+
+// TestInvokeAPIFunctions invokes the consumer and analytics functions through the Lambda Invoke API with the
+// payloads Lambda would give them, and checks the Invoke API's own errors.
+func TestInvokeAPIFunctions(t *testing.T) {
+	base, s := startStack(t, stackConfig{})
+	invoke := func(name string, header http.Header, payload string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, base+"/2015-03-31/functions/"+name+"/invocations", strings.NewReader(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+
+	// A Kinesis batch for the consumer: records carry the sample events, base64 as in Lambda's JSON.
+	sample, ids := sampleIDs(t)
+	var evs []json.RawMessage
+	if err := json.Unmarshal(sample, &evs); err != nil {
+		t.Fatal(err)
+	}
+	var kev events.KinesisEvent
+	for i, ev := range evs {
+		seq := fmt.Sprintf("%056d", i+1)
+		kev.Records = append(kev.Records, events.KinesisEventRecord{
+			EventID: "shardId-000000000000:" + seq, EventSource: "aws:kinesis", EventName: "aws:kinesis:record",
+			Kinesis: events.KinesisRecord{PartitionKey: "k", SequenceNumber: seq, Data: ev, KinesisSchemaVersion: "1.0"},
+		})
+	}
+	kev.Records = append(kev.Records, events.KinesisEventRecord{EventID: "shardId-000000000000:" + fmt.Sprintf("%056d", 99),
+		Kinesis: events.KinesisRecord{PartitionKey: "k", SequenceNumber: fmt.Sprintf("%056d", 99), Data: []byte("not json")}})
+	payload, err := json.Marshal(kev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := invoke("consumer", nil, string(payload))
+	if resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "" ||
+		body != `{"batchItemFailures":[{"itemIdentifier":"`+fmt.Sprintf("%056d", 99)+`"}]}` {
+		t.Fatalf("consumer answered %d %q", resp.StatusCode, body)
+	}
+	for id := range ids {
+		if _, ok, err := s.curated.Get(context.Background(), id); err != nil || !ok {
+			t.Fatalf("%s not curated by the consumer invocation (%v)", id, err)
+		}
+	}
+
+	// The analytics function counts a fact once, however often it is invoked with it.
+	facts := `{"batchId":"b1","events":[{"id":"f1","type":"page_view","source":"s","time":"2026-11-26T10:00:05Z","measures":{"duration_ms":10}}]}`
+	for i, want := range []string{`{"applied":1,"duplicates":0}`, `{"applied":0,"duplicates":1}`} {
+		if resp, body := invoke("analytics", nil, facts); resp.StatusCode != 200 || body != want {
+			t.Fatalf("analytics invocation %d answered %d %s, want %s", i, resp.StatusCode, body, want)
+		}
+	}
+
+	tests := []struct {
+		name, function, payload string
+		header                  http.Header
+		wantStatus              int
+		wantType                string // X-Amzn-ErrorType, or X-Amz-Function-Error when a function error
+		wantBody                string
+	}{
+		{"function error", "analytics", `{"events":[{"id":""}]}`, nil, 200, "Unhandled", `"errorMessage":`},
+		{"unknown function", "nope", `{}`, nil, 404, "ResourceNotFoundException", "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope"},
+		{"by ARN with a qualifier", "arn:aws:lambda:us-east-1:000000000000:function:analytics:$LATEST", `{"events":[]}`, nil, 200, "", `{"applied":0,"duplicates":0}`},
+		{"not JSON", "ingest", `{oops`, nil, 400, "InvalidRequestContentException", "Could not parse request body into json"},
+		{"too large", "ingest", `"` + strings.Repeat("x", maxInvokePayload) + `"`, nil, 413, "RequestTooLargeException", "6291456 bytes"},
+		{"dry run", "ingest", `{}`, http.Header{"X-Amz-Invocation-Type": {"DryRun"}}, 204, "", ""},
+		{"event invocation", "analytics", `{"events":[]}`, http.Header{"X-Amz-Invocation-Type": {"Event"}}, 202, "", ""},
+		{"bad invocation type", "ingest", `{}`, http.Header{"X-Amz-Invocation-Type": {"Sometimes"}}, 400, "InvalidParameterValueException", "RequestResponse, Event or DryRun"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := invoke(tt.function, tt.header, tt.payload)
+			if resp.StatusCode != tt.wantStatus || !strings.Contains(body, tt.wantBody) {
+				t.Fatalf("answered %d %q, want %d containing %q", resp.StatusCode, body, tt.wantStatus, tt.wantBody)
+			}
+			got := resp.Header.Get("X-Amzn-ErrorType")
+			if tt.wantType == "Unhandled" {
+				got = resp.Header.Get("X-Amz-Function-Error")
+			}
+			if got != tt.wantType {
+				t.Errorf("error type %q, want %q", got, tt.wantType)
+			}
+		})
 	}
 }
