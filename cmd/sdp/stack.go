@@ -137,9 +137,12 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		return nil, err
 	}
 	if s.stream, err = shardlog.Open(db, shardlog.Options{
-		StreamName: streamName, Shards: shards,
+		StreamName: streamName, Shards: shards, AdoptShards: cfg.Shards == 0,
 		Retention: time.Duration(st.StreamRetentionHours) * time.Hour,
 	}); err != nil {
+		if errors.Is(err, shardlog.ErrShardCountMismatch) {
+			return nil, fmt.Errorf("%w: a data directory keeps the shard count it was created with; omit --shards or choose a new --data-dir", err)
+		}
 		return nil, fmt.Errorf("stream: %w", err)
 	}
 	if s.dlq, err = dlq.OpenLocal(db, queueName); err != nil {

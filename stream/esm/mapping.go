@@ -85,8 +85,12 @@ func (m *Mapping) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	err := errors.Join(errs...)
-	m.cfg.Logger.InfoContext(ctx, "event source mapping stopped", "function", m.cfg.FunctionName, "error", err)
-	return err
+	if err != nil {
+		m.cfg.Logger.ErrorContext(ctx, "event source mapping stopped", "function", m.cfg.FunctionName, "error", err)
+		return err
+	}
+	m.cfg.Logger.InfoContext(ctx, "event source mapping stopped", "function", m.cfg.FunctionName)
+	return nil
 }
 
 // shardWorker is the loop of one shard with its reusable buffers.

@@ -67,8 +67,12 @@ var (
 type Options struct {
 	// StreamName names the stream: 1 to 128 characters of [a-zA-Z0-9_.-], as Kinesis allows.
 	StreamName string
-	// Shards is the number of shards, 1 to MaxShards. Reopening a stream with another count is an error.
+	// Shards is the number of shards, 1 to MaxShards. Reopening a stream with another count is an error,
+	// unless AdoptShards is set.
 	Shards int
+	// AdoptShards makes Open of an existing stream keep the shard count it was created with; Shards then
+	// applies only to a new stream.
+	AdoptShards bool
 	// Retention is how long records are kept; zero means DefaultRetention.
 	Retention time.Duration
 	// Now is the clock used for arrival times and retention; nil means time.Now.
@@ -239,7 +243,7 @@ func loadOrCreateRanges(meta *bolt.Bucket, opts Options) ([]stream.HashRange, er
 	if err != nil {
 		return nil, fmt.Errorf("corrupt shard count %q: %w", stored, err)
 	}
-	if count != opts.Shards {
+	if count != opts.Shards && !opts.AdoptShards {
 		return nil, fmt.Errorf("%w: the stream exists with %d shards, the options ask for %d", ErrShardCountMismatch, count, opts.Shards)
 	}
 	var in []metaRange

@@ -197,3 +197,25 @@ func shardNum(t *testing.T, id string) int {
 	}
 	return i
 }
+
+// TestAdoptShards checks that AdoptShards keeps an existing stream's shard count and applies Shards only to
+// a new stream.
+func TestAdoptShards(t *testing.T) {
+	t.Parallel()
+	db, _ := openDB(t)
+	l := mustOpen(t, db, Options{StreamName: "events", Shards: 3, AdoptShards: true})
+	if n := len(l.Shards()); n != 3 {
+		t.Fatalf("a new stream has %d shards, want 3", n)
+	}
+	mustPut(t, l, records("k", 10))
+	again, err := Open(db, Options{StreamName: "events", Shards: 5, AdoptShards: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Shards(); len(got) != 3 || got[2] != l.Shards()[2] {
+		t.Fatalf("reopened with AdoptShards: %+v, want the stored 3 shards", got)
+	}
+	if s := again.Stats(); s[0].Records+s[1].Records+s[2].Records != 10 {
+		t.Fatalf("stats after adopting: %+v", s)
+	}
+}
