@@ -121,10 +121,13 @@ func Read(template []byte) (*Stack, error) {
 	return st, nil
 }
 
+// resolver resolves the values of a template: !Ref to a parameter gives its default.
 type resolver struct {
 	params map[string]string
 }
 
+// function reads one AWS::Serverless::Function: its handler, timeout and memory (falling back to Globals) and
+// its Kinesis event sources.
 func (r resolver) function(id string, props, globals *yaml.Node) (Function, error) {
 	fn := Function{LogicalID: id, Name: scalar(field(props, "Handler"))}
 	if fn.Name == "" {
@@ -155,6 +158,7 @@ func (r resolver) function(id string, props, globals *yaml.Node) (Function, erro
 	return fn, nil
 }
 
+// kinesis reads one Kinesis event source, filling AWS's defaults for the settings left out.
 func (r resolver) kinesis(name string, p *yaml.Node) (KinesisSource, error) {
 	k := KinesisSource{EventName: name, StreamLogicalID: r.target(field(p, "Stream"))}
 	k.StartingPosition = r.stringValue(field(p, "StartingPosition"), "LATEST")
@@ -208,6 +212,7 @@ func (r resolver) stringValue(n *yaml.Node, def string) string {
 	return n.Value
 }
 
+// intValue resolves a whole-number setting, def when it is absent.
 func (r resolver) intValue(n *yaml.Node, def int) (int, error) {
 	s := r.stringValue(n, strconv.Itoa(def))
 	v, err := strconv.Atoi(s)
@@ -254,6 +259,7 @@ func field(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
+// scalar is a node's value, "" for nil.
 func scalar(n *yaml.Node) string {
 	if n == nil {
 		return ""
@@ -261,6 +267,7 @@ func scalar(n *yaml.Node) string {
 	return n.Value
 }
 
+// first returns the first non-nil node.
 func first(ns ...*yaml.Node) *yaml.Node {
 	for _, n := range ns {
 		if n != nil {

@@ -34,6 +34,7 @@ type function struct {
 	environments sync.Pool // of lambda.Handler
 }
 
+// newFunction makes a function whose execution environments are made by newHandler as invocations need them.
 func newFunction(name, arn string, timeout time.Duration, newHandler func() lambda.Handler) *function {
 	f := &function{name: name, arn: arn, timeout: timeout}
 	f.environments.New = func() any { return newHandler() }
@@ -70,6 +71,10 @@ type invokeAPI struct {
 	async      *sync.WaitGroup
 }
 
+// ServeHTTP answers one Invoke call. It follows the service's rules in this order: the function must exist
+// (404 ResourceNotFoundException), the payload must be at most 6 MB (413 RequestTooLargeException) and JSON
+// (400 InvalidRequestContentException); then X-Amz-Invocation-Type picks a synchronous call (200 with the
+// function's answer, or its error marked by X-Amz-Function-Error), an asynchronous one (202) or a dry run (204).
 func (a *invokeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)

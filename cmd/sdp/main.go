@@ -30,6 +30,7 @@ type globals struct {
 	ctx    context.Context
 }
 
+// cli is the command line: the global flags and one field per command; kong calls the chosen command's Run.
 type cli struct {
 	globals
 
@@ -37,6 +38,8 @@ type cli struct {
 	Send sendCmd `cmd:"" help:"Post files of events (JSON array, one event, NDJSON; .gz too) to the ingest API."`
 }
 
+// main traps SIGINT and SIGTERM into a context, so that a command stops cleanly (sdp up drains and
+// checkpoints), and is the only place that exits.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

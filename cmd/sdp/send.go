@@ -38,6 +38,9 @@ type sendSummary struct {
 	Errors   []ingest.ItemError `json:"errors"`
 }
 
+// Run sends every file in turn and prints a summary per file (a table, or JSON with --output json). It fails
+// when a file cannot be read or split, when the API cannot be reached, or when any event was rejected, so a
+// script can tell a partial success from a full one.
 func (c *sendCmd) Run(g *globals) error {
 	client := &http.Client{Timeout: c.Timeout}
 	url := strings.TrimSuffix(g.EndpointURL, "/") + "/v1/events"
@@ -85,6 +88,8 @@ func (c *sendCmd) sendFile(ctx context.Context, client *http.Client, url, path s
 	if err != nil {
 		return sum, err
 	}
+	// A .gz file is decompressed here and sent plain: the API's limits apply to what it receives, and the
+	// file is cut into requests by events, not bytes.
 	name := path
 	if strings.HasSuffix(name, ".gz") {
 		if b, err = event.Decode("gzip", b, 1<<30); err != nil {
@@ -108,6 +113,8 @@ func (c *sendCmd) sendFile(ctx context.Context, client *http.Client, url, path s
 	if err != nil {
 		return sum, fmt.Errorf("cannot split the file into events: %w", err)
 	}
+	// Requests of at most MaxEvents events and 5 MiB, below the API's 6 MiB body limit; an event larger than
+	// that goes alone, and the API judges it.
 	maxEvents := max(1, c.MaxEvents)
 	const maxBody = 5 << 20
 	for start := 0; start < len(raws); {
@@ -157,6 +164,8 @@ func (c *sendCmd) sendChunk(ctx context.Context, client *http.Client, url string
 		if err != nil {
 			return fmt.Errorf("reading the answer: %w", err)
 		}
+		// Every answer that lists per-event outcomes (202, 207, 400, 429, 503) is read the same way; a body
+		// refused as a whole (413, 415) or an answer that is not ingest's is an error for the whole file.
 		var ans ingest.Response
 		if err := json.Unmarshal(data, &ans); err != nil || resp.StatusCode == http.StatusRequestEntityTooLarge ||
 			resp.StatusCode == http.StatusUnsupportedMediaType {
@@ -176,6 +185,7 @@ func (c *sendCmd) sendChunk(ctx context.Context, client *http.Client, url string
 			sum.Rejected++
 			sum.Errors = append(sum.Errors, e)
 		}
+		// The events the stream pushed back were not acknowledged: send just those again after Retry-After.
 		pending = retry
 		if len(pending) > 0 {
 			wait := time.Second

@@ -35,6 +35,7 @@ func (s *stack) routes(ctx context.Context) http.Handler {
 	return mux
 }
 
+// getEvent answers GET /v1/events/{id}: the curated item, or 404 until the event has been curated.
 func (s *stack) getEvent(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	item, ok, err := s.curated.Get(r.Context(), id)
@@ -48,6 +49,8 @@ func (s *stack) getEvent(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// getAggregates answers GET /v1/aggregates?type=&source=&from=&to=: the one-minute windows that match, with
+// their counts and measure statistics. from and to take RFC 3339 times or durations relative to now (-15m).
 func (s *stack) getAggregates(w http.ResponseWriter, r *http.Request) {
 	q := analytics.Query{Type: r.URL.Query().Get("type"), Source: r.URL.Query().Get("source")}
 	for _, p := range []struct {
@@ -88,12 +91,15 @@ func parseTimeParam(v string, now time.Time) (time.Time, error) {
 	return now.Add(d), nil
 }
 
+// paramError is a query parameter that is not a time.
 type paramError struct{ v string }
 
 func (e *paramError) Error() string {
 	return strconv.Quote(e.v) + " is neither an RFC 3339 time (2026-11-26T09:00:00Z) nor a relative duration (-15m)"
 }
 
+// getDLQ answers GET /v1/dlq?limit=: the queue's depth and its oldest messages, each an on-failure record
+// that names the shard and sequence range of a batch given up on. Reading does not consume them.
 func (s *stack) getDLQ(w http.ResponseWriter, r *http.Request) {
 	limit := 100
 	if v := r.URL.Query().Get("limit"); v != "" {
@@ -130,6 +136,8 @@ func (s *stack) getDLQ(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"queue": queueName, "depth": depth, "messages": out})
 }
 
+// getStatus answers GET /v1/status, the dashboard's feed: per shard the records held and the mapping's
+// progress (checkpoint, invocations, failures, dead letters, iterator age), the curated count and DLQ depth.
 func (s *stack) getStatus(w http.ResponseWriter, r *http.Request) {
 	curated, err := s.curated.Count(r.Context())
 	if err != nil {
@@ -158,6 +166,7 @@ func (s *stack) getStatus(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// writeJSON writes v as a JSON answer with the given status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -170,6 +179,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write([]byte("\n"))
 }
 
+// writeError writes {"message": msg} with the given status: what went wrong and, where it helps, what to do.
 func writeError(w http.ResponseWriter, status int, msg string) {
 	b, _ := json.Marshal(map[string]string{"message": msg})
 	w.Header().Set("Content-Type", "application/json")

@@ -97,6 +97,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	if tmpl == nil {
 		tmpl = infrastructure.Template
 	}
+	// The template names the functions (by Handler) and holds the consumer's event source settings.
 	st, err := infrastructure.Read(tmpl)
 	if err != nil {
 		return nil, err
@@ -125,6 +126,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", dbPath, err)
 	}
+	// Concurrent puts share one transaction (one fsync); a lone producer waits at most this long for company.
 	db.MaxBatchDelay = 2 * time.Millisecond
 	defer func() {
 		if err != nil {
@@ -132,6 +134,8 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		}
 	}()
 
+	// One database holds every local stand-in, so that the mapping's checkpoint and its dead letters commit
+	// in one transaction.
 	s := &stack{cfg: cfg, log: logger, db: db, funcs: map[string]*function{}}
 	if s.registry, err = event.NewRegistry(); err != nil {
 		return nil, err
@@ -155,6 +159,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		return nil, fmt.Errorf("aggregates: %w", err)
 	}
 
+	// The Lambda functions, with the handlers AWS runs, each behind the local Invoke API.
 	arn := func(name string) string {
 		return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", cfg.Region, localAccount, name)
 	}
@@ -179,6 +184,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	cons := consumer.New(wf, consumer.WithLogger(logger))
 	addFunc("consumer", func() lambda.Handler { return lambda.NewHandler(cons.Handle) })
 
+	// The event source mapping between the stream and the consumer, as the template configures it in AWS.
 	src := consumerFn.Kinesis[0]
 	mcfg := esm.Config{
 		FunctionName:               "consumer",
@@ -226,6 +232,8 @@ func (s *stack) Run(ctx context.Context, ready func(addr string)) error {
 	s.started = time.Now()
 	s.srv = &http.Server{Handler: s.routes(ctx), ReadHeaderTimeout: 10 * time.Second}
 
+	// The loops get their own context: they must outlive the HTTP server, so that requests in flight when
+	// the stop comes still find the stream and the stores open.
 	loops, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
@@ -245,6 +253,8 @@ func (s *stack) Run(ctx context.Context, ready func(addr string)) error {
 	case err := <-errs:
 		runErr = err
 	}
+	// Stop in order: no new requests (in-flight ones finish), then the asynchronous invocations, then the
+	// loops (the mapping finishes and checkpoints its batches), then the database.
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := s.srv.Shutdown(shutdown); err != nil {

@@ -18,6 +18,9 @@ type upCmd struct {
 	LogLevel string   `enum:"debug,info,warn,error" default:"info" help:"Log level of the JSON logs on stderr."`
 }
 
+// Run opens the data directory, builds the stack and serves until the context ends (Ctrl-C or SIGTERM), then
+// stops accepting requests, lets the event source mapping finish and checkpoint its batches, and closes the
+// database. Logs are JSON lines on stderr; the addresses go to stdout.
 func (c *upCmd) Run(g *globals) error {
 	dir := c.DataDir
 	if dir == "" {
