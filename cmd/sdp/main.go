@@ -34,8 +34,11 @@ type globals struct {
 type cli struct {
 	globals
 
-	Up   upCmd   `cmd:"" help:"Run the whole pipeline on this machine: ingest API, stream, consumer, workflow, table, analytics, DLQ."`
-	Send sendCmd `cmd:"" help:"Post files of events (JSON array, one event, NDJSON; .gz too) to the ingest API."`
+	Up         upCmd         `cmd:"" help:"Run the whole pipeline on this machine: ingest API, stream, consumer, workflow, table, analytics, DLQ."`
+	Send       sendCmd       `cmd:"" help:"Post files of events (JSON array, one event, NDJSON; .gz too) to the ingest API."`
+	Event      eventCmd      `cmd:"" help:"Print a curated event by id."`
+	Aggregates aggregatesCmd `cmd:"" help:"Print the one-minute aggregate windows per event type and source."`
+	Status     statusCmd     `cmd:"" help:"Print the local stack's progress per shard, the curated count and the DLQ depth."`
 }
 
 // main traps SIGINT and SIGTERM into a context, so that a command stops cleanly (sdp up drains and

@@ -59,8 +59,9 @@ func (c *sendCmd) Run(g *globals) error {
 		if len(all) == 1 {
 			out = all[0]
 		}
-		b, _ := json.MarshalIndent(out, "", "  ")
-		fmt.Fprintln(g.stdout, string(b))
+		if err := printJSON(g.stdout, out); err != nil {
+			return err
+		}
 	} else {
 		tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "FILE\tACCEPTED\tREJECTED")

@@ -171,6 +171,33 @@ func TestSampleThroughReadAPI(t *testing.T) {
 	})
 	t.Logf("5 sample events curated and aggregated %v after the POST was answered", time.Since(posted).Round(time.Millisecond))
 
+	// The same, through the CLI.
+	var out, errOut bytes.Buffer
+	cli := func(args ...string) int {
+		out.Reset()
+		errOut.Reset()
+		return run(context.Background(), append(args, "--endpoint-url", base), &out, &errOut)
+	}
+	if code := cli("event", "9b2f6f0e-4d0a-4c55-9a51-1f2e7f0c0003"); code != 0 || !strings.Contains(out.String(), `"order_id": "ord-2026-118842"`) {
+		t.Errorf("sdp event: exit %d, %s %s", code, out.String(), errOut.String())
+	}
+	if code := cli("event", "nope"); code != 1 || !strings.Contains(errOut.String(), `404 Not Found: event "nope" is not curated (yet)`) {
+		t.Errorf("sdp event nope: exit %d, stderr %q", code, errOut.String())
+	}
+	if code := cli("aggregates", "--type", "page_view", "--from", "2026-11-26T09:00:00Z"); code != 0 ||
+		!strings.Contains(out.String(), "2026-11-26T09:15:00Z  page_view  https://shop.example.com/web  2      duration_ms=39355 scroll_depth=0.91") {
+		t.Errorf("sdp aggregates: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if code := cli("aggregates", "--output", "json", "--from", "2026-11-26T09:00:00Z"); code != 0 || strings.Count(out.String(), `"start":`) != 3 {
+		t.Errorf("sdp aggregates --output json: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if code := cli("aggregates", "--from", "soon"); code != 1 || !strings.Contains(errOut.String(), "400 Bad Request: from:") {
+		t.Errorf("sdp aggregates --from soon: exit %d, stderr %q", code, errOut.String())
+	}
+	if code := cli("status"); code != 0 || !strings.Contains(out.String(), "5 events curated; DLQ depth 0") || !strings.Contains(out.String(), "shardId-000000000001") {
+		t.Errorf("sdp status: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+
 	var dlqAnswer struct {
 		Depth    int
 		Messages []json.RawMessage

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/segmentio/encoding/json"
+
+	"github.com/serverless-data-platform/sdp/analytics"
+)
+
+// eventCmd prints one curated event, as the read API holds it.
+type eventCmd struct {
+	ID string `arg:"" help:"The event's id."`
+}
+
+// aggregatesCmd prints the one-minute aggregate windows that match.
+type aggregatesCmd struct {
+	Type   string `help:"Only this event type."`
+	Source string `help:"Only this source."`
+	From   string `default:"-1h" help:"Windows from this time: RFC 3339, or relative to now (-15m)."`
+	To     string `help:"Windows before this time: RFC 3339, or relative to now."`
+}
+
+// statusCmd prints the local stack's progress: per shard the records held and the consumer's progress.
+type statusCmd struct{}
+
+// Run fetches GET /v1/events/{id} and prints the item as JSON (the table form of one item is its JSON).
+func (c *eventCmd) Run(g *globals) error {
+	body, err := readAPI(g, "/v1/events/"+url.PathEscape(c.ID))
+	if err != nil {
+		return err
+	}
+	var item json.RawMessage = body
+	out, err := json.MarshalIndent(item, "", "  ")
+	if err != nil {
+		return fmt.Errorf("the read API answered something that is not JSON: %w", err)
+	}
+	fmt.Fprintln(g.stdout, string(out))
+	return nil
+}
+
+// Run fetches GET /v1/aggregates and prints the windows, oldest first.
+func (c *aggregatesCmd) Run(g *globals) error {
+	q := url.Values{}
+	for k, v := range map[string]string{"type": c.Type, "source": c.Source, "from": c.From, "to": c.To} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	body, err := readAPI(g, "/v1/aggregates?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	var ans struct {
+		Windows []analytics.Window `json:"windows"`
+	}
+	if err := json.Unmarshal(body, &ans); err != nil {
+		return fmt.Errorf("the read API answered something unexpected: %w", err)
+	}
+	if g.Output == "json" {
+		return printJSON(g.stdout, ans)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WINDOW\tTYPE\tSOURCE\tCOUNT\tMEASURES (mean)")
+	for _, w := range ans.Windows {
+		var names []string
+		for m := range w.Measures {
+			names = append(names, m)
+		}
+		sort.Strings(names)
+		var ms []string
+		for _, m := range names {
+			if st := w.Measures[m]; st.Count > 0 {
+				ms = append(ms, fmt.Sprintf("%s=%.6g", m, st.Sum/float64(st.Count)))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", w.Start.UTC().Format(time.RFC3339), w.Type, w.Source, w.Count, strings.Join(ms, " "))
+	}
+	return tw.Flush()
+}
+
+// Run fetches GET /v1/status and prints it.
+func (c *statusCmd) Run(g *globals) error {
+	body, err := readAPI(g, "/v1/status")
+	if err != nil {
+		return err
+	}
+	var st struct {
+		UptimeSeconds int `json:"uptimeSeconds"`
+		Curated       int `json:"curated"`
+		DLQDepth      int `json:"dlqDepth"`
+		Stream        []struct {
+			ShardID string `json:"shardId"`
+			Records uint64 `json:"records"`
+		} `json:"stream"`
+		Mapping []struct {
+			ShardID             string `json:"shardId"`
+			Checkpoint          string `json:"checkpoint"`
+			RecordsProcessed    int64  `json:"recordsProcessed"`
+			Invocations         int64  `json:"invocations"`
+			FailedInvocations   int64  `json:"failedInvocations"`
+			DeadLetteredRecords int64  `json:"deadLetteredRecords"`
+			IteratorAgeMs       int64  `json:"iteratorAgeMs"`
+		} `json:"mapping"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return fmt.Errorf("the read API answered something unexpected: %w", err)
+	}
+	if g.Output == "json" {
+		return printJSON(g.stdout, st)
+	}
+	fmt.Fprintf(g.stdout, "up %ds; %d events curated; DLQ depth %d\n", st.UptimeSeconds, st.Curated, st.DLQDepth)
+	records := map[string]uint64{}
+	for _, s := range st.Stream {
+		records[s.ShardID] = s.Records
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SHARD\tRECORDS\tPROCESSED\tINVOCATIONS\tFAILED\tDEAD-LETTERED\tITERATOR AGE\tCHECKPOINT")
+	for _, m := range st.Mapping {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%dms\t%s\n", m.ShardID, records[m.ShardID], m.RecordsProcessed,
+			m.Invocations, m.FailedInvocations, m.DeadLetteredRecords, m.IteratorAgeMs, m.Checkpoint)
+	}
+	return tw.Flush()
+}
+
+// readAPI GETs a path of the read API and returns the body of a 200 answer; any other answer is an error
+// that carries the API's message.
+func readAPI(g *globals, path string) ([]byte, error) {
+	u := strings.TrimSuffix(g.EndpointURL, "/") + path
+	req, err := http.NewRequestWithContext(g.ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the read API at %s: %w (is `sdp up` running? set --endpoint-url)", g.EndpointURL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer of %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Message string }
+		if json.Unmarshal(body, &e) == nil && e.Message != "" {
+			return nil, fmt.Errorf("%s: %s", resp.Status, e.Message)
+		}
+		return nil, fmt.Errorf("%s answered %s", u, resp.Status)
+	}
+	return body, nil
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
