@@ -52,7 +52,7 @@ type Limits struct {
 var DefaultLimits = Limits{
 	MaxBodyBytes:    6 << 20,
 	MaxDecodedBytes: 32 << 20,
-	MaxEventBytes:   1 << 20,
+	MaxEventBytes:   MaxRecordBytes,
 	MaxEvents:       10000,
 	MaxDepth:        32,
 }

@@ -41,6 +41,18 @@ type Record struct {
 	Data         []byte
 }
 
+// Kinesis's limits on PutRecords, which every stream adapter enforces and ingest stays within.
+const (
+	// MaxRecordsPerPut is the most records one PutRecords call may carry.
+	MaxRecordsPerPut = 500
+	// MaxRecordBytes is the largest record, in bytes.
+	MaxRecordBytes = 1 << 20
+	// MaxPutBytes is the largest total of data and partition keys in one PutRecords call, in bytes.
+	MaxPutBytes = 5 << 20
+	// MaxPartitionKeyLength is the longest partition key, in Unicode characters.
+	MaxPartitionKeyLength = 256
+)
+
 // PutResult is the stream's answer for one Record, in the order the records were given. A record was durably
 // taken when SequenceNumber is set; otherwise ErrorCode says why not (the codes are Kinesis's:
 // ProvisionedThroughputExceededException, InternalFailure).

@@ -35,10 +35,10 @@ const (
 	// DefaultRetryAfter is how long a producer is told to wait after a 429 or 503.
 	DefaultRetryAfter = time.Second
 	// DefaultMaxRecordsPerCall is the most records one PutRecords call carries (Kinesis's limit).
-	DefaultMaxRecordsPerCall = 500
+	DefaultMaxRecordsPerCall = event.MaxRecordsPerPut
 	// DefaultMaxBytesPerCall is the most bytes (data plus partition keys) one PutRecords call carries
 	// (Kinesis's request limit).
-	DefaultMaxBytesPerCall = 5 << 20
+	DefaultMaxBytesPerCall = event.MaxPutBytes
 )
 
 // Handler is the Ingestion function. It is safe for concurrent use; it keeps no state between calls.

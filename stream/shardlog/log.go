@@ -31,16 +31,9 @@ import (
 	"github.com/serverless-data-platform/sdp/stream"
 )
 
-// Limits of the log, as Kinesis sets them.
+// Limits of the log. Those of PutRecords are Kinesis's: event.MaxRecordsPerPut, event.MaxRecordBytes (of a
+// record's data), event.MaxPutBytes and event.MaxPartitionKeyLength.
 const (
-	// MaxRecordsPerPut is the most records one PutRecords call may carry.
-	MaxRecordsPerPut = 500
-	// MaxRecordSize is the largest data blob of one record, in bytes.
-	MaxRecordSize = 1 << 20
-	// MaxPutSize is the largest total of data and partition keys in one PutRecords call, in bytes.
-	MaxPutSize = 5 << 20
-	// MaxPartitionKeyLength is the longest partition key, in Unicode characters.
-	MaxPartitionKeyLength = 256
 	// MaxShards is the most shards a Log can have (its sequence numbers keep six digits for the shard).
 	MaxShards = 10000
 	// MaxReadLimit is the most records one Read returns, and the limit used when none is given.

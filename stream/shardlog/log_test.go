@@ -236,19 +236,19 @@ func TestPutRecordsValidation(t *testing.T) {
 	db, _ := openDB(t)
 	l := mustOpen(t, db, Options{StreamName: "events", Shards: 2})
 	// Cases at and just past each limit; wantErr is a part of the message, which names the record's index.
-	big := make([]byte, MaxRecordSize)
+	big := make([]byte, event.MaxRecordBytes)
 	tests := []struct {
 		name    string
 		recs    []event.Record
 		wantErr string // empty for a valid call
 	}{
 		{"no records", nil, "no records"},
-		{"too many records", records("k", MaxRecordsPerPut+1), "501 records"},
-		{"most records", records("k", MaxRecordsPerPut), ""},
+		{"too many records", records("k", event.MaxRecordsPerPut+1), "501 records"},
+		{"most records", records("k", event.MaxRecordsPerPut), ""},
 		{"empty key", append(records("k", 3), event.Record{Data: []byte("x")}), "record 3: empty partition key"},
 		{"key too long", []event.Record{{PartitionKey: "k"}, {PartitionKey: strings.Repeat("a", 257)}}, "record 1: partition key longer"},
 		{"longest key in multibyte characters", []event.Record{{PartitionKey: strings.Repeat("é", 256), Data: []byte("x")}}, ""},
-		{"data too large", []event.Record{{PartitionKey: "k", Data: make([]byte, MaxRecordSize+1)}}, "record 0: 1048577 bytes"},
+		{"data too large", []event.Record{{PartitionKey: "k", Data: make([]byte, event.MaxRecordBytes+1)}}, "record 0: 1048577 bytes"},
 		{"largest data", []event.Record{{PartitionKey: "k", Data: big}}, ""},
 		{"call too large", []event.Record{
 			{PartitionKey: "a", Data: big}, {PartitionKey: "b", Data: big}, {PartitionKey: "c", Data: big},

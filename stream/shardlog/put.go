@@ -18,9 +18,9 @@ import (
 // them in one transaction; concurrent calls share transactions.
 //
 // As Kinesis rejects such a call whole, it fails with an error wrapping ErrInvalidArgument, naming the first
-// bad record's index, when recs is empty or holds more than MaxRecordsPerPut records, when a partition key is
-// empty or longer than MaxPartitionKeyLength characters, when a record's data exceeds MaxRecordSize bytes, or
-// when the call's data and keys exceed MaxPutSize bytes.
+// bad record's index, when recs is empty or holds more than event.MaxRecordsPerPut records, when a partition key is
+// empty or longer than event.MaxPartitionKeyLength characters, when a record's data exceeds event.MaxRecordBytes bytes, or
+// when the call's data and keys exceed event.MaxPutBytes bytes.
 func (l *Log) PutRecords(ctx context.Context, recs []event.Record) ([]event.PutResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -142,8 +142,8 @@ func validateRecords(recs []event.Record) (int, error) {
 	if len(recs) == 0 {
 		return 0, fmt.Errorf("%w: no records", ErrInvalidArgument)
 	}
-	if len(recs) > MaxRecordsPerPut {
-		return 0, fmt.Errorf("%w: %d records, at most %d are allowed", ErrInvalidArgument, len(recs), MaxRecordsPerPut)
+	if len(recs) > event.MaxRecordsPerPut {
+		return 0, fmt.Errorf("%w: %d records, at most %d are allowed", ErrInvalidArgument, len(recs), event.MaxRecordsPerPut)
 	}
 	size := 0
 	for i := range recs {
@@ -151,16 +151,16 @@ func validateRecords(recs []event.Record) (int, error) {
 		if r.PartitionKey == "" {
 			return 0, fmt.Errorf("%w: record %d: empty partition key", ErrInvalidArgument, i)
 		}
-		if len(r.PartitionKey) > MaxPartitionKeyLength && utf8.RuneCountInString(r.PartitionKey) > MaxPartitionKeyLength {
-			return 0, fmt.Errorf("%w: record %d: partition key longer than %d characters", ErrInvalidArgument, i, MaxPartitionKeyLength)
+		if len(r.PartitionKey) > event.MaxPartitionKeyLength && utf8.RuneCountInString(r.PartitionKey) > event.MaxPartitionKeyLength {
+			return 0, fmt.Errorf("%w: record %d: partition key longer than %d characters", ErrInvalidArgument, i, event.MaxPartitionKeyLength)
 		}
-		if len(r.Data) > MaxRecordSize {
-			return 0, fmt.Errorf("%w: record %d: %d bytes of data, at most %d are allowed", ErrInvalidArgument, i, len(r.Data), MaxRecordSize)
+		if len(r.Data) > event.MaxRecordBytes {
+			return 0, fmt.Errorf("%w: record %d: %d bytes of data, at most %d are allowed", ErrInvalidArgument, i, len(r.Data), event.MaxRecordBytes)
 		}
 		size += len(r.PartitionKey) + len(r.Data)
 	}
-	if size > MaxPutSize {
-		return 0, fmt.Errorf("%w: %d bytes of data and partition keys, at most %d are allowed", ErrInvalidArgument, size, MaxPutSize)
+	if size > event.MaxPutBytes {
+		return 0, fmt.Errorf("%w: %d bytes of data and partition keys, at most %d are allowed", ErrInvalidArgument, size, event.MaxPutBytes)
 	}
 	return size, nil
 }

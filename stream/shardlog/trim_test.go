@@ -10,6 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/stream"
 )
 
@@ -74,8 +75,8 @@ func TestTrimManyChunks(t *testing.T) {
 	db, _ := openDB(t)
 	l := mustOpen(t, db, Options{StreamName: "events", Shards: 1, Now: clock.Now})
 	const total = trimChunk + 1500
-	for put := 0; put < total; put += MaxRecordsPerPut {
-		mustPut(t, l, records("k", min(MaxRecordsPerPut, total-put)))
+	for put := 0; put < total; put += event.MaxRecordsPerPut {
+		mustPut(t, l, records("k", min(event.MaxRecordsPerPut, total-put)))
 	}
 	clock.Advance(DefaultRetention + time.Second)
 	n, err := l.Trim(context.Background())
