@@ -194,6 +194,9 @@ func TestValidate(t *testing.T) {
 	if got := strings.Join(r.Measures("purchase"), ","); got != "amount,item_count" {
 		t.Errorf("purchase measures = %s", got)
 	}
+	if got := r.MeasuresByType(); len(got) != 3 || strings.Join(got["sensor_reading"], ",") != "value,battery_pct" {
+		t.Errorf("MeasuresByType = %v", got)
+	}
 	replace := func(old, new string) string { return strings.Replace(validPageView, old, new, 1) }
 	tests := []struct {
 		name string

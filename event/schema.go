@@ -139,6 +139,15 @@ func (r *Registry) Types() []string { return slices.Clone(r.types) }
 // "x-measures" keyword).
 func (r *Registry) Measures(typ string) []string { return slices.Clone(r.measures[typ]) }
 
+// MeasuresByType returns the measures of every registered type, by type.
+func (r *Registry) MeasuresByType() map[string][]string {
+	out := make(map[string][]string, len(r.measures))
+	for typ, ms := range r.measures {
+		out[typ] = slices.Clone(ms)
+	}
+	return out
+}
+
 // Validate implements Validator.
 func (r *Registry) Validate(raw []byte) (Event, error) {
 	var ev Event

@@ -114,11 +114,21 @@ func batchOf(t testing.TB, raws ...string) []byte {
 	return in
 }
 
+// schemaMeasures returns the measures the embedded schemas mark, as local mode passes them.
+func schemaMeasures(t testing.TB) map[string][]string {
+	t.Helper()
+	r, err := event.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.MeasuresByType()
+}
+
 // run executes input on a workflow over s and a, and decodes the result.
 func run(t *testing.T, s *memStore, a *analyticsRecorder, input []byte, opts ...workflow.Option) event.BatchResult {
 	t.Helper()
-	opts = append([]workflow.Option{workflow.WithRetry(fastRetry), workflow.WithClock(func() time.Time { return curatedAt })},
-		opts...)
+	opts = append([]workflow.Option{workflow.WithRetry(fastRetry), workflow.WithClock(func() time.Time { return curatedAt }),
+		workflow.WithMeasures(schemaMeasures(t))}, opts...)
 	wf := workflow.NewLocal(s, workflow.FunctionMap{"analytics": a.invoke}, opts...)
 	out, err := wf.Execute(context.Background(), input)
 	if err != nil {

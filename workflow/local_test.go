@@ -41,7 +41,7 @@ func newStack(t testing.TB, db *bolt.DB, now func() time.Time, opts ...workflow.
 		t.Fatal(err)
 	}
 	fns := workflow.FunctionMap{"analytics": lambda.NewHandler(analytics.NewFunction(an).Handle).Invoke}
-	opts = append([]workflow.Option{workflow.WithClock(now), workflow.WithRetry(fastRetry)}, opts...)
+	opts = append([]workflow.Option{workflow.WithClock(now), workflow.WithRetry(fastRetry), workflow.WithMeasures(schemaMeasures(t))}, opts...)
 	return &stack{curated: st, analytics: an, wf: workflow.NewLocal(st, fns, opts...)}
 }
 

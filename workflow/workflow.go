@@ -84,8 +84,8 @@ func WithAnalyticsFunction(name string) Option {
 	return func(l *Local) { l.analyticsFn = name }
 }
 
-// WithMeasures sets the numeric data fields, per event type, that are passed to analytics as measures (the
-// schemas' "x-measures"; default DefaultMeasures).
+// WithMeasures sets the numeric data fields, per event type, that are passed to analytics as measures: the
+// schemas' "x-measures", as event.Registry.MeasuresByType lists them. Without it facts carry no measures.
 func WithMeasures(m map[string][]string) Option {
 	return func(l *Local) {
 		l.measures = make(map[string][]string, len(m))
@@ -110,22 +110,12 @@ func WithLogger(log *slog.Logger) Option {
 	return func(l *Local) { l.log = log }
 }
 
-// DefaultMeasures returns the measures of the registered event types, as their schemas' "x-measures" list them.
-func DefaultMeasures() map[string][]string {
-	return map[string][]string{
-		"page_view":      {"duration_ms", "scroll_depth"},
-		"purchase":       {"amount", "item_count"},
-		"sensor_reading": {"value", "battery_pct"},
-	}
-}
-
 // NewLocal returns the workflow over the curated table s and the functions fns.
 func NewLocal(s Store, fns Functions, opts ...Option) *Local {
 	l := &Local{
 		store:       s,
 		functions:   fns,
 		analyticsFn: DefaultAnalyticsFunction,
-		measures:    DefaultMeasures(),
 		retry:       DefaultRetry(),
 		now:         time.Now,
 		log:         slog.New(slog.DiscardHandler),

@@ -175,12 +175,8 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	addFunc("analytics", func() lambda.Handler { return lambda.NewHandler(analyticsFn.Handle) })
 
 	// The measures analytics aggregates are the ones each schema marks with x-measures.
-	measures := map[string][]string{}
-	for _, typ := range s.registry.Types() {
-		measures[typ] = s.registry.Measures(typ)
-	}
 	wf := workflow.NewLocal(s.curated, workflow.FunctionMap{"analytics": s.funcs["analytics"].Invoke},
-		workflow.WithRules(cfg.Rules...), workflow.WithMeasures(measures), workflow.WithLogger(logger))
+		workflow.WithRules(cfg.Rules...), workflow.WithMeasures(s.registry.MeasuresByType()), workflow.WithLogger(logger))
 	cons := consumer.New(wf, consumer.WithLogger(logger))
 	addFunc("consumer", func() lambda.Handler { return lambda.NewHandler(cons.Handle) })
 
