@@ -3,7 +3,6 @@ package event
 import (
 	"bytes"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -230,14 +229,4 @@ func pointer(tokens []string) string {
 		sb.WriteString(strings.ReplaceAll(t, "/", "~1"))
 	}
 	return sb.String()
-}
-
-// Compact returns raw without insignificant white space, in a new slice.
-func Compact(raw []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(raw))
-	if err := json.Compact(&buf, raw); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

@@ -1,6 +1,7 @@
 package workflow_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -69,11 +70,11 @@ func sampleEvents(t testing.TB) [][]byte {
 	}
 	var out [][]byte
 	for _, e := range list {
-		c, err := event.Compact(e)
-		if err != nil {
+		var c bytes.Buffer
+		if err := json.Compact(&c, e); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, c)
+		out = append(out, c.Bytes())
 	}
 	return append(out,
 		[]byte(`{"specversion":"1.0","id":"it-purchase-no-count","source":"https://shop.example.com/checkout","type":"purchase","time":"2026-11-26T09:16:59.999Z","subject":"customer-1","data":{"order_id":"o-1","currency":"EUR","amount":60,"items":[{"sku":"a","quantity":1,"unit_price":20},{"sku":"b","quantity":2,"unit_price":20}]}}`),
