@@ -191,7 +191,7 @@ func TestValidate(t *testing.T) {
 	if got := strings.Join(r.Types(), ","); got != "page_view,purchase,sensor_reading" {
 		t.Fatalf("types = %s", got)
 	}
-	if got := strings.Join(r.Measures("purchase"), ","); got != "amount,item_count" {
+	if got := strings.Join(r.MeasuresByType()["purchase"], ","); got != "amount,item_count" {
 		t.Errorf("purchase measures = %s", got)
 	}
 	if got := r.MeasuresByType(); len(got) != 3 || strings.Join(got["sensor_reading"], ",") != "value,battery_pct" {

@@ -134,11 +134,8 @@ func NewRegistryFS(fsys fs.FS) (*Registry, error) {
 // Types lists the registered event types, sorted.
 func (r *Registry) Types() []string { return slices.Clone(r.types) }
 
-// Measures lists the numeric fields of an event type's data that analytics aggregates (the schema's
-// "x-measures" keyword).
-func (r *Registry) Measures(typ string) []string { return slices.Clone(r.measures[typ]) }
-
-// MeasuresByType returns the measures of every registered type, by type.
+// MeasuresByType returns, per registered type, the numeric fields of its data that analytics aggregates (the
+// schema's "x-measures" keyword).
 func (r *Registry) MeasuresByType() map[string][]string {
 	out := make(map[string][]string, len(r.measures))
 	for typ, ms := range r.measures {
