@@ -299,6 +299,15 @@ func TestEndToEnd(t *testing.T) {
 	if covered != len(poison) {
 		t.Errorf("the DLQ covers %d records, want the %d poison records", covered, len(poison))
 	}
+	// The read API shows the same messages, each on-failure record embedded as JSON.
+	var dlqAnswer struct {
+		Depth    int
+		Messages []dlq.Message
+	}
+	if code := getJSON(t, base+"/v1/dlq?limit=1000", &dlqAnswer); code != http.StatusOK || dlqAnswer.Depth != len(msgs) ||
+		len(dlqAnswer.Messages) != len(msgs) || dlqAnswer.Messages[0].ID != msgs[0].ID || !bytes.Equal(dlqAnswer.Messages[0].Body, msgs[0].Body) {
+		t.Errorf("GET /v1/dlq = %d, depth %d, %d messages; want the queue's %d", code, dlqAnswer.Depth, len(dlqAnswer.Messages), len(msgs))
+	}
 
 	// The retry bound: once delivered, a healthy record waits at most through the bisections of its batch and
 	// the retries of the poison records that share the batch, each a backoff and an invocation long.

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/stream/dlq"
 	"github.com/serverless-data-platform/sdp/stream/esm"
 )
 
@@ -120,20 +121,11 @@ func (s *stack) getDLQ(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "reading the DLQ: "+err.Error())
 		return
 	}
-	type message struct {
-		ID     string          `json:"id"`
-		SentAt time.Time       `json:"sentAt"`
-		Body   json.RawMessage `json:"body"`
+	if msgs == nil {
+		msgs = []dlq.Message{}
 	}
-	out := make([]message, 0, len(msgs))
-	for _, m := range msgs {
-		body := json.RawMessage(m.Body)
-		if !json.Valid(body) {
-			body, _ = json.Marshal(string(m.Body))
-		}
-		out = append(out, message{ID: m.ID, SentAt: m.SentAt, Body: body})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"queue": queueName, "depth": depth, "messages": out})
+	// Each message encodes as {"id", "sentAt", "body"}, its on-failure record embedded as JSON.
+	writeJSON(w, http.StatusOK, map[string]any{"queue": queueName, "depth": depth, "messages": msgs})
 }
 
 // getStatus answers GET /v1/status, the dashboard's feed: per shard the records held and the mapping's
