@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/aws/aws-lambda-go/lambda/messages"
+
 	"github.com/serverless-data-platform/sdp/event"
 )
 
@@ -18,13 +20,18 @@ func NewFunction(s Store) *Function {
 	return &Function{store: s}
 }
 
+// ErrorTypeStoreUnavailable is the Lambda error type of the function's errors: the aggregates could not be
+// written, and the call may be retried whole (the workflow's Analytics state does).
+const ErrorTypeStoreUnavailable = "Analytics.StoreUnavailable"
+
 // Handle counts the input's facts. Facts counted before (a retried invocation or a replayed batch) are skipped
-// and reported as duplicates. An error means nothing of the input was counted; the caller retries the whole
-// input.
+// and reported as duplicates. An error (a Lambda function error of type ErrorTypeStoreUnavailable) means
+// nothing of the input was counted; the caller retries the whole input.
 func (f *Function) Handle(ctx context.Context, in event.FactBatch) (Output, error) {
 	applied, err := f.store.Apply(ctx, in.Events)
 	if err != nil {
-		return Output{}, fmt.Errorf("analytics: batch %q: %w", in.BatchID, err)
+		return Output{}, messages.InvokeResponse_Error{Type: ErrorTypeStoreUnavailable,
+			Message: fmt.Sprintf("analytics: batch %q: %v", in.BatchID, err)}
 	}
 	return Output{Applied: applied, Duplicates: len(in.Events) - applied}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/analytics"
@@ -75,7 +76,10 @@ func TestFunctionAsLambdaHandler(t *testing.T) {
 func TestFunctionHandleStoreError(t *testing.T) {
 	fn := analytics.NewFunction(failingStore{})
 	_, err := fn.Handle(context.Background(), event.FactBatch{BatchID: "b-7", Events: sampleFacts(t)})
-	if err == nil || !strings.Contains(err.Error(), `"b-7"`) {
-		t.Fatalf("Handle with a failing store = %v; want an error naming the batch", err)
+	// The Lambda runtime reports this error type as it is; it is what the workflow's Retry matches on.
+	ive, ok := err.(messages.InvokeResponse_Error)
+	if !ok || ive.Type != analytics.ErrorTypeStoreUnavailable || !strings.Contains(ive.Message, `"b-7"`) {
+		t.Fatalf("Handle with a failing store = %#v; want a function error of type %s naming the batch", err,
+			analytics.ErrorTypeStoreUnavailable)
 	}
 }

@@ -56,6 +56,33 @@ type Stack struct {
 	StreamShards int
 	// StreamRetentionHours is the stream's RetentionPeriodHours (24 when unset, as in AWS).
 	StreamRetentionHours int
+	// StateMachines are the template's AWS::Serverless::StateMachine resources.
+	StateMachines []StateMachine
+}
+
+// StateMachine is a Step Functions state machine of the template whose definition is a file.
+type StateMachine struct {
+	LogicalID string
+	// Type is EXPRESS or STANDARD.
+	Type string
+	// DefinitionURI is the definition file's path, relative to the template.
+	DefinitionURI string
+	// Substitutions maps each definition substitution variable to the logical id of the resource it names
+	// (a !GetAtt X.Arn or !Ref X), or to its literal value.
+	Substitutions map[string]string
+	// LogLevel and IncludeExecutionData are the execution logging settings.
+	LogLevel             string
+	IncludeExecutionData bool
+}
+
+// FunctionByLogicalID returns the function with the given logical id.
+func (s *Stack) FunctionByLogicalID(id string) (Function, bool) {
+	for _, f := range s.Functions {
+		if f.LogicalID == id {
+			return f, true
+		}
+	}
+	return Function{}, false
 }
 
 // Function returns the function with the given name (handler).
@@ -115,6 +142,19 @@ func Read(template []byte) (*Stack, error) {
 				return nil, fmt.Errorf("template: %s: %w", id, err)
 			}
 			st.Functions = append(st.Functions, fn)
+		case "AWS::Serverless::StateMachine":
+			sm := StateMachine{LogicalID: id, Type: r.stringValue(field(props, "Type"), "STANDARD"),
+				DefinitionURI: scalar(field(props, "DefinitionUri")), Substitutions: map[string]string{}}
+			if subs := field(props, "DefinitionSubstitutions"); subs != nil {
+				for j := 0; j+1 < len(subs.Content); j += 2 {
+					sm.Substitutions[subs.Content[j].Value] = r.target(subs.Content[j+1])
+				}
+			}
+			if lg := field(props, "Logging"); lg != nil {
+				sm.LogLevel = scalar(field(lg, "Level"))
+				sm.IncludeExecutionData = scalar(field(lg, "IncludeExecutionData")) == "true"
+			}
+			st.StateMachines = append(st.StateMachines, sm)
 		}
 	}
 	sort.Slice(st.Functions, func(i, j int) bool { return st.Functions[i].Name < st.Functions[j].Name })

@@ -1,6 +1,9 @@
 package infrastructure
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -14,7 +17,7 @@ func TestReadEmbeddedTemplate(t *testing.T) {
 	for _, f := range st.Functions {
 		names = append(names, f.Name)
 	}
-	if got, want := strings.Join(names, ","), "analytics,consumer,ingest"; got != want {
+	if got, want := strings.Join(names, ","), "analytics,consumer,enrich,ingest,persist"; got != want {
 		t.Fatalf("functions = %s, want %s", got, want)
 	}
 	if st.StreamShards != 2 || st.StreamRetentionHours != 24 {
@@ -36,6 +39,41 @@ func TestReadEmbeddedTemplate(t *testing.T) {
 	}
 	if c.Timeout != 60 || c.MemorySize != 512 {
 		t.Errorf("consumer timeout/memory = %d/%d, want 60 (own) / 512 (Globals)", c.Timeout, c.MemorySize)
+	}
+}
+
+// TestTemplateWorkflow checks that the state machine is made from the workflow's definition file, that each
+// of the file's substitution variables names a function of the template, and that execution logging keeps
+// the data `sdp executions` reads.
+func TestTemplateWorkflow(t *testing.T) {
+	st, err := Read(Template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.StateMachines) != 1 {
+		t.Fatalf("state machines = %+v, want one", st.StateMachines)
+	}
+	sm := st.StateMachines[0]
+	if sm.Type != "EXPRESS" || sm.LogLevel != "ALL" || !sm.IncludeExecutionData {
+		t.Errorf("state machine type/log level/data = %s/%s/%v, want EXPRESS/ALL/true", sm.Type, sm.LogLevel, sm.IncludeExecutionData)
+	}
+	def, err := os.ReadFile(filepath.Join(".", sm.DefinitionURI))
+	if err != nil {
+		t.Fatalf("DefinitionUri %q: %v", sm.DefinitionURI, err)
+	}
+	vars := regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`).FindAllStringSubmatch(string(def), -1)
+	if len(vars) == 0 {
+		t.Fatal("the definition has no substitution variables; expected the functions' ARNs")
+	}
+	for _, m := range vars {
+		id, ok := sm.Substitutions[m[1]]
+		if !ok {
+			t.Errorf("the definition's ${%s} has no DefinitionSubstitutions entry", m[1])
+			continue
+		}
+		if _, ok := st.FunctionByLogicalID(id); !ok {
+			t.Errorf("${%s} = %q, which is not a function of the template", m[1], id)
+		}
 	}
 }
 

@@ -2,19 +2,34 @@
 # Installs what `make test` needs beyond Go modules, when it is missing:
 #   - the AWS CLI v2 from Debian's package (awscli), at /usr/bin/aws: the tests use it as a real client of the
 #     local Lambda Invoke API. Another `aws` (v1) may come first on PATH, so the tests call /usr/bin/aws.
+#   - the Node.js test tools pinned by tools/npm/package-lock.json (the Amazon States Language validator),
+#     installed with `npm ci` into tools/npm/node_modules; Node.js and npm from Debian's packages if missing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+apt_updated=""
+apt_install() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "tools/install.sh: $* missing and apt-get is not available; install $* and run make test again." >&2
+    exit 1
+  fi
+  if [ -z "$apt_updated" ]; then $sudo apt-get update -qq; apt_updated=1; fi
+  echo "tools/install.sh: installing the Debian package(s) $* ..."
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# Node.js tools: reinstalled when the lockfile changed since the last install.
+if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+stamp=tools/npm/node_modules/.package-lock.json
+if [ ! -f "$stamp" ] || [ tools/npm/package-lock.json -nt "$stamp" ]; then
+  echo "tools/install.sh: npm ci in tools/npm ..."
+  npm ci --prefix tools/npm --no-audit --no-fund --loglevel=error
+fi
 
 if [ -x /usr/bin/aws ] && /usr/bin/aws --version 2>&1 | grep -q '^aws-cli/2'; then
   exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "tools/install.sh: the AWS CLI v2 is missing at /usr/bin/aws and apt-get is not available;" >&2
-  echo "install AWS CLI v2 so that /usr/bin/aws runs it, then run make test again." >&2
-  exit 1
-fi
-sudo=""
-if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-echo "tools/install.sh: installing the Debian package awscli (AWS CLI v2) ..."
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq awscli >/dev/null
+apt_install awscli
 /usr/bin/aws --version

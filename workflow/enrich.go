@@ -1,9 +1,12 @@
 package workflow
 
 import (
+	"context"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/segmentio/encoding/json"
 
@@ -17,34 +20,100 @@ const (
 	typeSensorReading = "sensor_reading"
 )
 
-// enrich is the enrich step: it decodes each item's event, applies the rules, and builds the item's curated
-// form (with the derived fields in Enriched) and its analytics fact. Items it cannot curate fail.
-func (l *Local) enrich(x *execution) {
-	for i := range x.batch.Items {
-		it := &x.batch.Items[i]
-		st := &x.items[i]
+// Enricher is the enrich function: the handler of the definition's Enrich state. It decodes and checks each
+// event of a batch, applies the processing rules, and builds the event's curated form (with the derived
+// fields and reference data in Enriched) and its analytics fact. Events it cannot curate are reported in the
+// output's Failed list, never as an error: one bad event never fails its neighbours. It is safe for
+// concurrent use.
+type Enricher struct {
+	rules    []Rule
+	measures map[string][]string
+	ref      *referenceCache
+}
+
+// EnrichOption configures an Enricher.
+type EnrichOption func(*Enricher)
+
+// WithRules sets the processing rules: an event that matches one fails enrichment with ErrorRuleViolation.
+// Rules that do not pass Rule.Validate never match.
+func WithRules(rules ...Rule) EnrichOption {
+	return func(e *Enricher) { e.rules = append([]Rule(nil), rules...) }
+}
+
+// WithMeasures sets the numeric data fields, per event type, that are passed to analytics as measures: the
+// schemas' "x-measures", as event.Registry.MeasuresByType lists them. Without it facts carry no measures.
+func WithMeasures(m map[string][]string) EnrichOption {
+	return func(e *Enricher) {
+		e.measures = make(map[string][]string, len(m))
+		for typ, fields := range m {
+			e.measures[typ] = append([]string(nil), fields...)
+		}
+	}
+}
+
+// WithReference sets where reference data is looked up, and how long an answer (a hit or a miss) is cached
+// (default DefaultReferenceTTL when ttl <= 0). Without it events get no reference fields.
+func WithReference(r Reference, ttl time.Duration) EnrichOption {
+	return func(e *Enricher) { e.ref = newReferenceCache(r, ttl, time.Now) }
+}
+
+// NewEnricher returns the enrich function.
+func NewEnricher(opts ...EnrichOption) *Enricher {
+	e := &Enricher{}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// EnrichOutput is the enrich function's answer: for each event of the batch, either its curated form and its
+// fact (Curated[i] and Facts[i] belong together) or its failure.
+type EnrichOutput struct {
+	BatchID string              `json:"batchId"`
+	Curated []event.Curated     `json:"curated"`
+	Facts   []event.Fact        `json:"facts"`
+	Failed  []event.ItemFailure `json:"failed"`
+}
+
+// Handle enriches the batch. It fails only when reference data cannot be read (the state retries the call);
+// item-level problems are in the output. Lists in the output are empty, never null.
+func (e *Enricher) Handle(ctx context.Context, batch event.Batch) (EnrichOutput, error) {
+	out := EnrichOutput{
+		BatchID: batch.BatchID,
+		Curated: make([]event.Curated, 0, len(batch.Items)),
+		Facts:   make([]event.Fact, 0, len(batch.Items)),
+		Failed:  []event.ItemFailure{},
+	}
+	fail := func(it *event.BatchItem, id, name, cause string) {
+		out.Failed = append(out.Failed, event.ItemFailure{SequenceNumber: it.SequenceNumber, EventID: id,
+			Error: name, Cause: cause})
+	}
+	for i := range batch.Items {
+		it := &batch.Items[i]
 		// The envelope is decoded once; the rules and measures read the raw event, and derive decodes only the
 		// data fields it uses.
 		var ev event.Event
 		if err := json.Unmarshal(it.Event, &ev); err != nil {
-			x.failOne(i, ErrorInvalidEvent, "cannot decode the event: "+err.Error())
+			fail(it, "", ErrorInvalidEvent, "cannot decode the event: "+err.Error())
 			continue
 		}
-		st.curated.ID = ev.ID
 		if cause := missing(&ev); cause != "" {
-			x.failOne(i, ErrorInvalidEvent, cause)
+			fail(it, ev.ID, ErrorInvalidEvent, cause)
 			continue
 		}
-		if cause, hit := l.checkRules(it.Event); hit {
-			x.failOne(i, ErrorRuleViolation, cause)
+		if cause, hit := e.checkRules(it.Event); hit {
+			fail(it, ev.ID, ErrorRuleViolation, cause)
 			continue
 		}
 		enriched, err := derive(&ev, it)
 		if err != nil {
-			x.failOne(i, ErrorInvalidEvent, fmt.Sprintf("cannot decode the data of event %q: %v", ev.ID, err))
+			fail(it, ev.ID, ErrorInvalidEvent, fmt.Sprintf("cannot decode the data of event %q: %v", ev.ID, err))
 			continue
 		}
-		st.curated = event.Curated{
+		if err := e.lookup(ctx, &ev, enriched); err != nil {
+			return EnrichOutput{}, fmt.Errorf("enrich: batch %q: %w", batch.BatchID, err)
+		}
+		out.Curated = append(out.Curated, event.Curated{
 			ID:             ev.ID,
 			Type:           ev.Type,
 			Source:         ev.Source,
@@ -52,23 +121,21 @@ func (l *Local) enrich(x *execution) {
 			Time:           ev.Time.UTC(),
 			Data:           ev.Data,
 			Enriched:       enriched,
-			ShardID:        x.batch.ShardID,
+			ShardID:        batch.ShardID,
 			SequenceNumber: it.SequenceNumber,
 			ArrivalTime:    it.ArrivalTime.UTC(),
-		}
-		st.fact = event.Fact{
+		})
+		out.Facts = append(out.Facts, event.Fact{
 			ID:       ev.ID,
 			Type:     ev.Type,
 			Source:   ev.Source,
 			Subject:  ev.Subject,
-			Time:     st.curated.Time,
-			Measures: l.pickMeasures(ev.Type, ev.Data, enriched),
-		}
+			Time:     ev.Time.UTC(),
+			Measures: e.pickMeasures(ev.Type, ev.Data, enriched),
+		})
 	}
+	return out, nil
 }
-
-// failOne marks item i failed.
-func (x *execution) failOne(i int, name, cause string) { x.fail([]int{i}, name, cause) }
 
 // missing names the first required attribute the event lacks, or returns "".
 func missing(ev *event.Event) string {
@@ -86,12 +153,12 @@ func missing(ev *event.Event) string {
 }
 
 // checkRules returns the cause of the first rule the raw event matches.
-func (l *Local) checkRules(raw []byte) (string, bool) {
-	if len(l.rules) == 0 {
+func (e *Enricher) checkRules(raw []byte) (string, bool) {
+	if len(e.rules) == 0 {
 		return "", false
 	}
-	for i := range l.rules {
-		r := &l.rules[i]
+	for i := range e.rules {
+		r := &e.rules[i]
 		if r.Equals == "" && r.Prefix == "" {
 			continue
 		}
@@ -227,4 +294,47 @@ func deriveSensorReading(e map[string]any, raw []byte) error {
 		e["value_si"], e["unit_si"] = *d.Value*100, "Pa"
 	}
 	return nil
+}
+
+// pickMeasures picks the type's measure fields from the event's data, falling back to the enriched fields (a
+// purchase's item_count may be derived). Fields that are absent or not finite numbers are left out.
+func (e *Enricher) pickMeasures(typ string, data []byte, enriched map[string]any) map[string]float64 {
+	fields := e.measures[typ]
+	if len(fields) == 0 {
+		return nil
+	}
+	var m map[string]float64
+	for _, f := range fields {
+		v, ok := numberAt(data, f)
+		if !ok {
+			v, ok = number(enriched[f])
+		}
+		if !ok {
+			continue
+		}
+		if m == nil {
+			m = make(map[string]float64, len(fields))
+		}
+		m[f] = v
+	}
+	return m
+}
+
+// number converts a decoded JSON number (or a derived integer) to a finite float64.
+func number(v any) (float64, bool) {
+	var f float64
+	switch n := v.(type) {
+	case float64:
+		f = n
+	case int:
+		f = float64(n)
+	case int64:
+		f = float64(n)
+	default:
+		return 0, false
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
 }

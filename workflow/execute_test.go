@@ -1,6 +1,7 @@
 package workflow_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/workflow"
+	"github.com/serverless-data-platform/sdp/workflow/asl"
 )
 
 // memStore is an in-memory curated table whose Put fails while fail returns an error.
@@ -48,7 +52,7 @@ type analyticsRecorder struct {
 	mu     sync.Mutex
 	inputs []map[string]any
 	calls  int
-	fail   func(call int) ([]byte, error)
+	fail   func(call int) error
 }
 
 func (a *analyticsRecorder) invoke(_ context.Context, payload []byte) ([]byte, error) {
@@ -56,8 +60,8 @@ func (a *analyticsRecorder) invoke(_ context.Context, payload []byte) ([]byte, e
 	defer a.mu.Unlock()
 	a.calls++
 	if a.fail != nil {
-		if out, err := a.fail(a.calls); err != nil || out != nil {
-			return out, err
+		if err := a.fail(a.calls); err != nil {
+			return nil, err
 		}
 	}
 	var in map[string]any
@@ -83,9 +87,58 @@ func (a *analyticsRecorder) events(t *testing.T) map[string]map[string]any {
 	return out
 }
 
-// fastRetry keeps the tests quick.
-var fastRetry = workflow.Retry{MaxAttempts: 3, InitialInterval: time.Millisecond, MaxInterval: 2 * time.Millisecond,
-	MaxElapsed: 5 * time.Second}
+// functions is the Lambda port of the tests: each function is a lambda.Handler, and a function error is
+// reported as the Lambda runtime reports it (the Type of a messages.InvokeResponse_Error, else the error's
+// type name).
+type functions map[string]lambda.Handler
+
+func (f functions) Invoke(ctx context.Context, name string, payload []byte) ([]byte, error) {
+	h, ok := f[name]
+	if !ok {
+		return nil, asl.Errorf(asl.ErrorLambdaResourceNotFound, "Function not found: %s", name)
+	}
+	out, err := h.Invoke(ctx, payload)
+	if err != nil {
+		if ive, ok := err.(messages.InvokeResponse_Error); ok {
+			return nil, &asl.FunctionError{Type: ive.Type, Message: ive.Message}
+		}
+		return nil, &asl.FunctionError{Type: fmt.Sprintf("%T", err), Message: err.Error()}
+	}
+	return bytes.Clone(out), nil
+}
+
+// rawHandler adapts a function on raw payloads to lambda.Handler.
+type rawHandler func(ctx context.Context, payload []byte) ([]byte, error)
+
+func (f rawHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	return f(ctx, payload)
+}
+
+// fakeClock is the interpreter's clock in tests: Sleep records a retry wait and returns at once.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	sleeps []time.Duration
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	// Waits as long as the definition's timeouts are the timeouts themselves: they end with the context.
+	if d >= 20*time.Second {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	c.mu.Lock()
+	c.sleeps = append(c.sleeps, d)
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	return ctx.Err()
+}
 
 var (
 	eventTime = time.Date(2026, 11, 26, 9, 15, 2, 120_000_000, time.UTC)
@@ -124,13 +177,52 @@ func schemaMeasures(t testing.TB) map[string][]string {
 	return r.MeasuresByType()
 }
 
-// run executes input on a workflow over s and a, and decodes the result.
-func run(t *testing.T, s *memStore, a *analyticsRecorder, input []byte, opts ...workflow.Option) event.BatchResult {
+// machine parses the deployed definition with the test functions, named enrich, persist and analytics.
+func machine(t testing.TB, fns asl.Lambda, clock asl.Clock) *asl.Machine {
 	t.Helper()
-	opts = append([]workflow.Option{workflow.WithRetry(fastRetry), workflow.WithClock(func() time.Time { return curatedAt }),
-		workflow.WithMeasures(schemaMeasures(t))}, opts...)
-	wf := workflow.NewLocal(s, workflow.FunctionMap{"analytics": a.invoke}, opts...)
-	out, err := wf.Execute(context.Background(), input)
+	def, err := workflow.Substitute(workflow.Definition(), map[string]string{
+		workflow.VarEnrichFunction: "enrich", workflow.VarPersistFunction: "persist",
+		workflow.VarAnalyticsFunction: "analytics"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := asl.Parse(def, asl.WithLambda(fns), asl.WithClock(clock))
+	if err != nil {
+		t.Fatalf("the definition does not load: %v", err)
+	}
+	return m
+}
+
+// harness is the workflow of a test: the definition run by the interpreter, its task functions over s and a.
+type harness struct {
+	wf    *workflow.Local
+	clock *fakeClock
+	fns   functions
+}
+
+// newHarness builds the workflow over s and a with the enrich options (after the schemas' measures).
+func newHarness(t testing.TB, s *memStore, a *analyticsRecorder, opts ...workflow.EnrichOption) *harness {
+	t.Helper()
+	opts = append([]workflow.EnrichOption{workflow.WithMeasures(schemaMeasures(t))}, opts...)
+	fns := functions{
+		"enrich":    lambda.NewHandler(workflow.NewEnricher(opts...).Handle),
+		"persist":   lambda.NewHandler(workflow.NewPersister(s, func() time.Time { return curatedAt }).Handle),
+		"analytics": rawHandler(a.invoke),
+	}
+	clock := &fakeClock{now: curatedAt}
+	return &harness{wf: workflow.NewLocal(machine(t, fns, clock), nil, nil), clock: clock, fns: fns}
+}
+
+// run executes input on a workflow over s and a, and decodes the result.
+func run(t *testing.T, s *memStore, a *analyticsRecorder, input []byte, opts ...workflow.EnrichOption) event.BatchResult {
+	t.Helper()
+	return newHarness(t, s, a, opts...).run(t, input)
+}
+
+// run executes input and decodes the result; the execution must succeed.
+func (h *harness) run(t *testing.T, input []byte) event.BatchResult {
+	t.Helper()
+	out, err := h.wf.Execute(context.Background(), input)
 	if err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
@@ -231,7 +323,7 @@ func TestExecuteEnriches(t *testing.T) {
 			}
 			if c.Type != tc.typ || c.Source != "urn:test:"+tc.typ || c.Subject != "subj-1" || !c.Time.Equal(eventTime) ||
 				c.ShardID != "shardId-000000000000" || c.SequenceNumber != "1" || !c.ArrivalTime.Equal(arrivedAt) ||
-				!c.CuratedAt.Equal(curatedAt) || string(c.Data) != tc.data {
+				!c.CuratedAt.Equal(curatedAt) || !jsonSame(c.Data, []byte(tc.data)) {
 				t.Errorf("curated item = %+v", c)
 			}
 			// Compare through JSON, as the table stores it.
@@ -415,16 +507,26 @@ func TestExecuteInvalidEvents(t *testing.T) {
 	}
 }
 
-// TestExecuteInvalidInput checks that only an input that is not a batch is an execution error.
+// TestExecuteInvalidInput checks what an execution does with inputs that are not batches: input that is not
+// JSON starts no execution; a JSON value that is not a batch fails the execution as a whole (the consumer
+// then fails the batch); an empty batch succeeds with nothing processed.
 func TestExecuteInvalidInput(t *testing.T) {
-	wf := workflow.NewLocal(newMemStore(), workflow.FunctionMap{})
-	for _, in := range []string{"", "nope", `[1]`, `{"items":"x"}`} {
-		if _, err := wf.Execute(context.Background(), []byte(in)); !errors.Is(err, workflow.ErrInvalidInput) {
+	h := newHarness(t, newMemStore(), &analyticsRecorder{})
+	for _, in := range []string{"nope", "{"} {
+		if _, err := h.wf.Execute(context.Background(), []byte(in)); !errors.Is(err, asl.ErrInvalidInput) {
 			t.Errorf("Execute(%q) = %v; want ErrInvalidInput", in, err)
 		}
 	}
-	out, err := wf.Execute(context.Background(), []byte(`{"batchId":"b","items":[]}`))
-	if err != nil || string(out) != `{"processed":0,"failed":[]}` {
+	for _, in := range []string{`[1]`, `{"items":"x"}`} {
+		var xerr *workflow.ExecutionError
+		if _, err := h.wf.Execute(context.Background(), []byte(in)); !errors.As(err, &xerr) || xerr.Status != asl.StatusFailed {
+			t.Errorf("Execute(%q) = %v; want a failed execution", in, err)
+		}
+	}
+	out, err := h.wf.Execute(context.Background(), []byte(`{"batchId":"b","items":[]}`))
+	var res map[string]any
+	if err != nil || json.Unmarshal(out, &res) != nil ||
+		!reflect.DeepEqual(res, map[string]any{"batchId": "b", "processed": 0.0, "failed": []any{}}) {
 		t.Errorf("empty batch = %s, %v", out, err)
 	}
 }
@@ -435,8 +537,8 @@ type permanentErr struct{}
 func (permanentErr) Error() string   { return "validation failed" }
 func (permanentErr) Permanent() bool { return true }
 
-// TestExecutePersistRetries checks the persist step's retries and that a final failure fails its items
-// before analytics counts them.
+// TestExecutePersistRetries checks the Persist state's Retry policy (transient store errors, with backoff and
+// full jitter) and that a final failure fails its items before analytics counts them.
 func TestExecutePersistRetries(t *testing.T) {
 	transient := errors.New("ProvisionedThroughputExceededException")
 	tests := []struct {
@@ -444,24 +546,38 @@ func TestExecutePersistRetries(t *testing.T) {
 		fail       func(call int) error
 		wantCalls  int
 		wantFailed bool
+		wantCause  string
 	}{
-		{"succeeds first", nil, 1, false},
+		{"succeeds first", nil, 1, false, ""},
 		{"transient error then success", func(call int) error {
 			if call < 3 {
 				return transient
 			}
 			return nil
-		}, 3, false},
-		{"transient error on every attempt", func(int) error { return transient }, 3, true},
-		{"permanent error is not retried", func(int) error { return fmt.Errorf("item x: %w", permanentErr{}) }, 1, true},
+		}, 3, false, ""},
+		// MaxAttempts 4: the first call and four retries.
+		{"transient error on every attempt", func(int) error { return transient }, 5, true,
+			workflow.ErrorTypeStoreUnavailable + `: {"errorMessage":"persist: batch`},
+		{"permanent error is not retried", func(int) error { return fmt.Errorf("item x: %w", permanentErr{}) }, 1, true,
+			workflow.ErrorTypeInvalidItem},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, a := newMemStore(), &analyticsRecorder{}
 			s.fail = tc.fail
-			res := run(t, s, a, batchOf(t, cloudEvent("e1", "page_view", "s", `{}`), cloudEvent("e2", "page_view", "s", `{}`)))
+			h := newHarness(t, s, a)
+			res := h.run(t, batchOf(t, cloudEvent("e1", "page_view", "s", `{}`), cloudEvent("e2", "page_view", "s", `{}`)))
 			if s.calls != tc.wantCalls {
 				t.Errorf("Put calls = %d; want %d", s.calls, tc.wantCalls)
+			}
+			if got := len(h.clock.sleeps); got != tc.wantCalls-1 {
+				t.Errorf("waits = %v; want %d (one before each retry)", h.clock.sleeps, tc.wantCalls-1)
+			}
+			// FULL jitter: each wait is drawn from [0, min(IntervalSeconds × BackoffRate^n, MaxDelaySeconds)].
+			for n, d := range h.clock.sleeps {
+				if limit := min(time.Second<<n, 8*time.Second); d < 0 || d > limit {
+					t.Errorf("wait %d = %v; want within [0, %v]", n, d, limit)
+				}
 			}
 			if !tc.wantFailed {
 				if len(res.Failed) != 0 || res.Processed != 2 || a.calls != 1 {
@@ -475,75 +591,60 @@ func TestExecutePersistRetries(t *testing.T) {
 			if a.calls != 0 {
 				t.Errorf("analytics was invoked %d times for unpersisted items", a.calls)
 			}
-			if res.Failed[0].Cause == "" || res.Failed[0].EventID != "e1" {
-				t.Errorf("failure %+v lacks its cause or event id", res.Failed[0])
+			if !strings.Contains(res.Failed[0].Cause, tc.wantCause) || res.Failed[0].EventID != "e1" {
+				t.Errorf("failure %+v lacks its cause (%q) or event id", res.Failed[0], tc.wantCause)
 			}
 		})
 	}
 }
 
-// TestExecuteAnalyticsRetries checks the analytics step's retries, its function name option and its
-// failures.
+
+// TestExecuteAnalyticsRetries checks the Analytics state's Retry policy and its per-item failures.
 func TestExecuteAnalyticsRetries(t *testing.T) {
+	storeDown := messages.InvokeResponse_Error{Type: "Analytics.StoreUnavailable", Message: "disk busy"}
 	tests := []struct {
 		name       string
-		fns        func(a *analyticsRecorder) workflow.FunctionMap
-		fail       func(call int) ([]byte, error)
-		opts       []workflow.Option
+		fail       func(call int) error
 		wantCalls  int
 		wantFailed bool
 		wantCause  string
 	}{
-		{name: "transient error then success", fail: func(call int) ([]byte, error) {
+		{name: "succeeds first", wantCalls: 1},
+		{name: "transient error then success", fail: func(call int) error {
 			if call == 1 {
-				return nil, errors.New("TooManyRequestsException")
+				return storeDown
 			}
-			return nil, nil
+			return nil
 		}, wantCalls: 2},
-		{name: "function error payload is retried", fail: func(call int) ([]byte, error) {
-			return []byte(`{"errorType":"Runtime.ExitError","errorMessage":"boom"}`), nil
-		}, wantCalls: 3, wantFailed: true, wantCause: "Runtime.ExitError"},
-		{name: "error on every attempt", fail: func(int) ([]byte, error) { return nil, errors.New("ServiceException") },
-			wantCalls: 3, wantFailed: true, wantCause: "ServiceException"},
-		{name: "unknown function is not retried", opts: []workflow.Option{workflow.WithAnalyticsFunction("nope")},
-			wantCalls: 0, wantFailed: true, wantCause: `"nope"`},
-		{name: "configured function name", fns: func(a *analyticsRecorder) workflow.FunctionMap {
-			return workflow.FunctionMap{"sdp-analytics": a.invoke}
-		}, opts: []workflow.Option{workflow.WithAnalyticsFunction("sdp-analytics")}, wantCalls: 1},
-		{name: "more attempts", fail: func(call int) ([]byte, error) {
-			if call < 5 {
-				return nil, errors.New("again")
+		{name: "throttled invocation then success", fail: func(call int) error {
+			if call < 4 {
+				return messages.InvokeResponse_Error{Type: "Lambda.TooManyRequestsException", Message: "Rate exceeded"}
 			}
-			return nil, nil
-		}, opts: []workflow.Option{workflow.WithRetry(workflow.Retry{MaxAttempts: 5, InitialInterval: time.Millisecond})},
-			wantCalls: 5},
+			return nil
+		}, wantCalls: 4},
+		{name: "transient error on every attempt", fail: func(int) error { return storeDown },
+			wantCalls: 5, wantFailed: true, wantCause: "Analytics.StoreUnavailable"},
+		{name: "a function error the policy does not name is not retried", fail: func(int) error {
+			return messages.InvokeResponse_Error{Type: "Runtime.ExitError", Message: "boom"}
+		}, wantCalls: 1, wantFailed: true, wantCause: "Runtime.ExitError"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, a := newMemStore(), &analyticsRecorder{fail: tc.fail}
-			fns := workflow.FunctionMap{"analytics": a.invoke}
-			if tc.fns != nil {
-				fns = tc.fns(a)
-			}
-			opts := append([]workflow.Option{workflow.WithRetry(fastRetry)}, tc.opts...)
-			wf := workflow.NewLocal(s, fns, opts...)
-			out, err := wf.Execute(context.Background(), batchOf(t, cloudEvent("e1", "purchase", "s", `{"amount":1}`)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var res event.BatchResult
-			if err := json.Unmarshal(out, &res); err != nil {
-				t.Fatal(err)
-			}
+			h := newHarness(t, s, a)
+			res := h.run(t, batchOf(t, cloudEvent("e1", "purchase", "s", `{"amount":1}`)))
 			if a.calls != tc.wantCalls {
 				t.Errorf("analytics calls = %d; want %d", a.calls, tc.wantCalls)
 			}
-			if len(s.items) != 1 {
-				t.Errorf("the event was not persisted before analytics")
+			if len(h.clock.sleeps) != tc.wantCalls-1 {
+				t.Errorf("waits = %v; want %d", h.clock.sleeps, tc.wantCalls-1)
+			}
+			if len(s.items) != 1 || s.calls != 1 {
+				t.Errorf("persisted %d items in %d calls; want the event persisted once, before analytics", len(s.items), s.calls)
 			}
 			if !tc.wantFailed {
-				if res.Processed != 1 || len(res.Failed) != 0 {
-					t.Errorf("result %+v; want processed", res)
+				if res.Processed != 1 || len(res.Failed) != 0 || len(a.inputs) != 1 {
+					t.Errorf("result %+v, analytics inputs %d; want processed and counted once", res, len(a.inputs))
 				}
 				return
 			}
@@ -557,67 +658,37 @@ func TestExecuteAnalyticsRetries(t *testing.T) {
 	}
 }
 
-// TestRetryIsBoundedByElapsedTime checks that MaxElapsed ends retries well before MaxAttempts would.
-func TestRetryIsBoundedByElapsedTime(t *testing.T) {
-	s := newMemStore()
-	s.fail = func(int) error { return errors.New("slow down") }
-	wf := workflow.NewLocal(s, workflow.FunctionMap{}, workflow.WithRetry(workflow.Retry{
-		MaxAttempts: 1000, InitialInterval: 20 * time.Millisecond, MaxInterval: 20 * time.Millisecond,
-		MaxElapsed: 200 * time.Millisecond}))
-	start := time.Now()
-	out, err := wf.Execute(context.Background(), batchOf(t, cloudEvent("e1", "page_view", "s", `{}`)))
-	if err != nil || !strings.Contains(string(out), "Persist.Failed") {
-		t.Fatalf("Execute = %s, %v; want Persist.Failed", out, err)
-	}
-	// With waits of 10 to 30ms, 200ms of retrying allows at most 21 calls; far below 1000.
-	if s.calls < 2 || s.calls > 21 {
-		t.Errorf("Put calls = %d; want a few, bounded by MaxElapsed", s.calls)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("retries took %v", d)
+// TestExecuteUnknownFunction checks that a task whose function does not exist fails its items, with the
+// Lambda error name in the cause.
+func TestExecuteUnknownFunction(t *testing.T) {
+	s, a := newMemStore(), &analyticsRecorder{}
+	h := newHarness(t, s, a)
+	delete(h.fns, "analytics")
+	res := h.run(t, batchOf(t, cloudEvent("e1", "page_view", "s", `{}`)))
+	if got := failedSeqs(res); !reflect.DeepEqual(got, []string{"1:Analytics.Failed"}) ||
+		!strings.Contains(res.Failed[0].Cause, asl.ErrorLambdaResourceNotFound) {
+		t.Fatalf("result = %+v; want Analytics.Failed naming %s", res, asl.ErrorLambdaResourceNotFound)
 	}
 }
 
-// TestRetryStopsOnCancel checks that a cancelled context ends the retries at once.
-func TestRetryStopsOnCancel(t *testing.T) {
+// TestExecuteStopsOnCancel checks that a cancelled context ends an execution during its retry waits.
+func TestExecuteStopsOnCancel(t *testing.T) {
 	s := newMemStore()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.fail = func(int) error { cancel(); return errors.New("transient") }
-	wf := workflow.NewLocal(s, workflow.FunctionMap{}, workflow.WithRetry(workflow.Retry{MaxAttempts: 10,
-		InitialInterval: time.Hour, MaxInterval: time.Hour, MaxElapsed: 10 * time.Hour}))
-	out, err := wf.Execute(ctx, batchOf(t, cloudEvent("e1", "page_view", "s", `{}`)))
-	if err != nil || !strings.Contains(string(out), "Persist.Failed") || s.calls != 1 {
-		t.Fatalf("Execute = %s, %v after %d calls; want Persist.Failed after 1 call", out, err, s.calls)
+	h := newHarness(t, s, &analyticsRecorder{})
+	_, err := h.wf.Execute(ctx, batchOf(t, cloudEvent("e1", "page_view", "s", `{}`)))
+	var xerr *workflow.ExecutionError
+	if !errors.As(err, &xerr) || xerr.Status == asl.StatusSucceeded || s.calls != 1 {
+		t.Fatalf("Execute = %v after %d calls; want the execution to end unsuccessfully after 1 call", err, s.calls)
 	}
 }
 
-// TestFunctionMap checks the in-process Functions: calls, function errors and unknown names.
-func TestFunctionMap(t *testing.T) {
-	echo := func(_ context.Context, p []byte) ([]byte, error) { return p, nil }
-	boom := errors.New("boom")
-	fns := workflow.FunctionMap{
-		"echo": echo,
-		"fail": func(context.Context, []byte) ([]byte, error) { return nil, boom },
-	}
-	tests := []struct {
-		name    string
-		fn      string
-		want    string
-		wantErr error
-	}{
-		{"known function", "echo", `{"a":1}`, nil},
-		{"function error", "fail", "", boom},
-		{"unknown function", "missing", "", workflow.ErrFunctionNotFound},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			out, err := fns.Invoke(context.Background(), tc.fn, []byte(`{"a":1}`))
-			if !errors.Is(err, tc.wantErr) || string(out) != tc.want {
-				t.Fatalf("Invoke(%q) = %s, %v; want %s, %v", tc.fn, out, err, tc.want, tc.wantErr)
-			}
-			if err != nil && !strings.Contains(err.Error(), tc.fn) {
-				t.Errorf("error %q does not name the function", err)
-			}
-		})
-	}
+// jsonUnmarshal decodes JSON as the functions' runtime does.
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// jsonSame reports whether two JSON texts hold the same value (the interpreter keeps values, not member order).
+func jsonSame(a, b []byte) bool {
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
 }

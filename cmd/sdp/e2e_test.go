@@ -7,13 +7,17 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/analytics"
@@ -22,6 +26,8 @@ import (
 	"github.com/serverless-data-platform/sdp/stream/esm"
 	"github.com/serverless-data-platform/sdp/stream/shardlog"
 	"github.com/serverless-data-platform/sdp/workflow"
+	"github.com/serverless-data-platform/sdp/workflow/asl"
+	"github.com/serverless-data-platform/sdp/workflow/history"
 )
 
 // genEvent is one generated event and what the test knows of it.
@@ -132,8 +138,32 @@ func TestEndToEnd(t *testing.T) {
 	backoffMax := 40 * time.Millisecond
 	obs := &deliveries{first: map[string]time.Time{}, count: map[string]int{}}
 	var mcfg esm.Config
+	// Transient failures of the analytics task, which the workflow's Retry must absorb: one before the
+	// function runs, and two after it has counted the facts (a lost answer), whose retries must count nothing
+	// twice.
+	var analyticsCalls, injected atomic.Int64
+	storeDown := messages.InvokeResponse_Error{Type: analytics.ErrorTypeStoreUnavailable, Message: "injected: the aggregates store did not answer"}
+	wrap := func(name string, h lambda.Handler) lambda.Handler {
+		if name != "analytics" {
+			return h
+		}
+		return lambdaFunc(func(ctx context.Context, payload []byte) ([]byte, error) {
+			n := analyticsCalls.Add(1)
+			if n%20 != 3 || injected.Load() >= 3 {
+				return h.Invoke(ctx, payload)
+			}
+			if injected.Add(1) == 1 {
+				return nil, storeDown
+			}
+			if _, err := h.Invoke(ctx, payload); err != nil {
+				return nil, err
+			}
+			return nil, storeDown
+		})
+	}
 	base, s := startStack(t, stackConfig{
-		Rules: []workflow.Rule{{Name: "quarantine-test-subjects", Pointer: "/subject", Prefix: "poison-"}},
+		WrapHandler: wrap,
+		Rules:       []workflow.Rule{{Name: "quarantine-test-subjects", Pointer: "/subject", Prefix: "poison-"}},
 		Mapping: func(c *esm.Config) {
 			c.RetryBackoff = esm.Backoff{Min: 5 * time.Millisecond, Max: backoffMax}
 			mcfg = *c
@@ -393,6 +423,35 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("window %v %s %s measure %s = %+v, want %+v", w.Start, w.Type, w.Source, m, g, e)
 			}
 		}
+	}
+
+	// The injected failures were retried within their executions, which then succeeded.
+	if injected.Load() != 3 {
+		t.Errorf("%d analytics failures injected, want 3", injected.Load())
+	}
+	recs, _, err := s.history.List(history.Filter{Limit: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retried := 0
+	for _, sum := range recs {
+		rec, err := s.history.Get(sum.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, ev := range rec.Events {
+			if ev.Type == "TaskFailed" && ev.Error == analytics.ErrorTypeStoreUnavailable {
+				retried++
+				if rec.Status != asl.StatusSucceeded || !slices.ContainsFunc(rec.Events[i:], func(e asl.HistoryEvent) bool {
+					return e.Type == "TaskSucceeded" && e.RetryCount > 0
+				}) {
+					t.Errorf("execution %s: the analytics failure was not retried to success: %s", rec.Name, rec.Status)
+				}
+			}
+		}
+	}
+	if retried != 3 {
+		t.Errorf("%d recorded analytics task failures, want the 3 injected", retried)
 	}
 
 	t.Logf("%d events ingested in %v (%.0f events/s); pipeline drained %v after the first POST; "+

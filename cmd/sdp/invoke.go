@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/workflow/asl"
 )
 
 // maxInvokePayload is Lambda's limit for a synchronous invocation's request and response.
@@ -132,7 +134,7 @@ func (a *invokeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, _ := json.Marshal(struct {
 			ErrorMessage string `json:"errorMessage"`
 			ErrorType    string `json:"errorType"`
-		}{err.Error(), errorType(err)})
+		}{errorMessage(err), errorType(err)})
 		w.WriteHeader(http.StatusOK)
 		w.Write(body)
 		return
@@ -149,13 +151,43 @@ func (a *invokeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // lookup accepts a function's name, its ARN, or a partial ARN, with an optional qualifier.
 func (a *invokeAPI) lookup(name string) *function {
-	if i := strings.LastIndex(name, ":function:"); i >= 0 {
-		name = name[i+len(":function:"):]
+	return a.functions[functionName(name)]
+}
+
+// functionName returns the name in a function's name, full or partial ARN, without its qualifier.
+func functionName(s string) string {
+	if i := strings.LastIndex(s, ":function:"); i >= 0 {
+		s = s[i+len(":function:"):]
 	} else {
-		name = strings.TrimPrefix(name, "function:")
+		s = strings.TrimPrefix(s, "function:")
 	}
-	name, _, _ = strings.Cut(name, ":")
-	return a.functions[name]
+	name, _, _ := strings.Cut(s, ":")
+	return name
+}
+
+// localLambda is the Lambda port of the workflow interpreter over local mode's functions: a Task state
+// invokes the same function, with the same error shapes, as the Invoke API would.
+type localLambda map[string]*function
+
+var _ asl.Lambda = localLambda(nil)
+
+// Invoke calls the named function. A function's error is an *asl.FunctionError with the type the Lambda
+// runtime would report; an unknown function is Lambda.ResourceNotFoundException, an oversized payload
+// Lambda.RequestTooLargeException.
+func (l localLambda) Invoke(ctx context.Context, name string, payload []byte) ([]byte, error) {
+	fn := l[functionName(name)]
+	if fn == nil {
+		return nil, asl.Errorf(asl.ErrorLambdaResourceNotFound, "Function not found: %s", name)
+	}
+	if len(payload) > maxInvokePayload {
+		return nil, asl.Errorf(asl.ErrorLambdaRequestTooLarge,
+			"Request must be smaller than %d bytes for the InvokeFunction operation", maxInvokePayload)
+	}
+	out, err := fn.invoke(ctx, payload)
+	if err != nil {
+		return nil, &asl.FunctionError{Type: errorType(err), Message: errorMessage(err)}
+	}
+	return out, nil
 }
 
 // lambdaError writes an error of the Lambda service itself (not of the function), as the service does.
@@ -170,8 +202,12 @@ func lambdaError(w http.ResponseWriter, status int, typ, msg string) {
 	w.Write(body)
 }
 
-// errorType names an error as the Lambda Go runtime does: the name of its dynamic type.
+// errorType names an error as the Lambda Go runtime does: the Type of a messages.InvokeResponse_Error, else
+// the name of the error's dynamic type.
 func errorType(err error) string {
+	if ive, ok := err.(messages.InvokeResponse_Error); ok {
+		return ive.Type
+	}
 	t := reflect.TypeOf(err)
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -180,4 +216,12 @@ func errorType(err error) string {
 		return "error"
 	}
 	return t.Name()
+}
+
+// errorMessage is an error's errorMessage as the Lambda Go runtime reports it.
+func errorMessage(err error) string {
+	if ive, ok := err.(messages.InvokeResponse_Error); ok {
+		return ive.Message
+	}
+	return err.Error()
 }

@@ -39,6 +39,7 @@ type cli struct {
 	Event      eventCmd      `cmd:"" help:"Print a curated event by id."`
 	Aggregates aggregatesCmd `cmd:"" help:"Print the one-minute aggregate windows per event type and source."`
 	Status     statusCmd     `cmd:"" help:"Print the local stack's progress per shard, the curated count and the DLQ depth."`
+	Executions executionsCmd `cmd:"" help:"List, show and replay workflow executions (local, or in AWS from the execution log)."`
 }
 
 // main traps SIGINT and SIGTERM into a context, so that a command stops cleanly (sdp up drains and

@@ -25,6 +25,9 @@ func (s *stack) routes(ctx context.Context) http.Handler {
 	mux.HandleFunc("GET /v1/aggregates", s.getAggregates)
 	mux.HandleFunc("GET /v1/dlq", s.getDLQ)
 	mux.HandleFunc("GET /v1/status", s.getStatus)
+	mux.HandleFunc("GET /v1/executions", s.listExecutions)
+	mux.HandleFunc("GET /v1/executions/{name}", s.getExecution)
+	mux.HandleFunc("POST /v1/executions/{name}/replay", s.replayExecution)
 	mux.Handle("/2015-03-31/functions/{name}/invocations", &invokeAPI{
 		functions: s.funcs, region: s.cfg.Region, account: localAccount, log: s.log, background: ctx, async: &s.async,
 	})

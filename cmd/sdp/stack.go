@@ -27,6 +27,8 @@ import (
 	"github.com/serverless-data-platform/sdp/stream/esm"
 	"github.com/serverless-data-platform/sdp/stream/shardlog"
 	"github.com/serverless-data-platform/sdp/workflow"
+	"github.com/serverless-data-platform/sdp/workflow/asl"
+	"github.com/serverless-data-platform/sdp/workflow/history"
 	"github.com/serverless-data-platform/sdp/workflow/store"
 )
 
@@ -60,7 +62,13 @@ type stackConfig struct {
 	Mapping func(*esm.Config)
 	// Observe, when set, wraps the consumer as the event source mapping calls it (to watch deliveries).
 	Observe func(esm.Function) esm.Function
-	Logger  *slog.Logger
+	// WrapHandler, when set, wraps each function's handler (to inject faults in tests).
+	WrapHandler func(name string, h lambda.Handler) lambda.Handler
+	// Reference is the enrich function's reference data; nil means workflow.DefaultReference.
+	Reference workflow.Reference
+	// KeepExecutions bounds the execution records kept (history.DefaultKeep when 0).
+	KeepExecutions int
+	Logger         *slog.Logger
 }
 
 // stack is the whole pipeline in one process.
@@ -74,6 +82,8 @@ type stack struct {
 	agg      *analytics.Local
 	ingest   *ingest.Handler
 	mapping  *esm.Mapping
+	workflow *workflow.Local
+	history  *history.Local
 	funcs    map[string]*function
 	registry *event.Registry
 	started  time.Time
@@ -106,7 +116,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	if !ok || len(consumerFn.Kinesis) == 0 {
 		return nil, errors.New("the template has no function with Handler: consumer and a Kinesis event source")
 	}
-	for _, name := range []string{"ingest", "analytics"} {
+	for _, name := range []string{"ingest", "enrich", "persist", "analytics"} {
 		if _, ok := st.Function(name); !ok {
 			return nil, fmt.Errorf("the template has no function with Handler: %s", name)
 		}
@@ -158,6 +168,9 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	if s.agg, err = analytics.OpenLocal(db); err != nil {
 		return nil, fmt.Errorf("aggregates: %w", err)
 	}
+	if s.history, err = history.OpenLocal(db, cfg.KeepExecutions); err != nil {
+		return nil, fmt.Errorf("execution records: %w", err)
+	}
 
 	// The Lambda functions, with the handlers AWS runs, each behind the local Invoke API.
 	arn := func(name string) string {
@@ -165,6 +178,10 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	}
 	addFunc := func(name string, newHandler func() lambda.Handler) {
 		f, _ := st.Function(name)
+		if wrap := cfg.WrapHandler; wrap != nil {
+			inner := newHandler
+			newHandler = func() lambda.Handler { return wrap(name, inner()) }
+		}
 		s.funcs[name] = newFunction(name, arn(name), time.Duration(f.Timeout)*time.Second, newHandler)
 	}
 
@@ -174,9 +191,26 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	analyticsFn := analytics.NewFunction(s.agg)
 	addFunc("analytics", func() lambda.Handler { return lambda.NewHandler(analyticsFn.Handle) })
 
-	// The measures analytics aggregates are the ones each schema marks with x-measures.
-	wf := workflow.NewLocal(s.curated, workflow.FunctionMap{"analytics": s.funcs["analytics"].Invoke},
-		workflow.WithRules(cfg.Rules...), workflow.WithMeasures(s.registry.MeasuresByType()), workflow.WithLogger(logger))
+	// The workflow's task functions. The measures analytics aggregates are the ones each schema marks with
+	// x-measures.
+	ref := cfg.Reference
+	if ref == nil {
+		ref = workflow.DefaultReference()
+	}
+	enricher := workflow.NewEnricher(workflow.WithRules(cfg.Rules...),
+		workflow.WithMeasures(s.registry.MeasuresByType()), workflow.WithReference(ref, 0))
+	addFunc("enrich", func() lambda.Handler { return lambda.NewHandler(enricher.Handle) })
+	persister := workflow.NewPersister(s.curated, nil)
+	addFunc("persist", func() lambda.Handler { return lambda.NewHandler(persister.Handle) })
+
+	// The workflow is the definition the template deploys, run by the interpreter, its Task states invoking
+	// the local functions.
+	machine, err := parseWorkflow(st, cfg.Region, arn, localLambda(s.funcs))
+	if err != nil {
+		return nil, err
+	}
+	s.workflow = workflow.NewLocal(machine, s.history, logger)
+	wf := s.workflow
 	cons := consumer.New(wf, consumer.WithLogger(logger))
 	addFunc("consumer", func() lambda.Handler { return lambda.NewHandler(cons.Handle) })
 
@@ -277,4 +311,37 @@ type lambdaFunc func(ctx context.Context, payload []byte) ([]byte, error)
 // Invoke implements lambda.Handler.
 func (f lambdaFunc) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	return f(ctx, payload)
+}
+
+// parseWorkflow loads the workflow definition as the template deploys it: its substitution variables name
+// functions of the template, which become local function ARNs.
+func parseWorkflow(st *infrastructure.Stack, region string, arn func(string) string, fns asl.Lambda) (*asl.Machine, error) {
+	var sm *infrastructure.StateMachine
+	for i := range st.StateMachines {
+		if st.StateMachines[i].DefinitionURI != "" {
+			sm = &st.StateMachines[i]
+			break
+		}
+	}
+	if sm == nil {
+		return nil, errors.New("the template has no state machine with a DefinitionUri: the workflow definition")
+	}
+	vars := make(map[string]string, len(sm.Substitutions))
+	for name, target := range sm.Substitutions {
+		if f, ok := st.FunctionByLogicalID(target); ok {
+			vars[name] = arn(f.Name)
+		} else {
+			vars[name] = target
+		}
+	}
+	def, err := workflow.Substitute(workflow.Definition(), vars)
+	if err != nil {
+		return nil, fmt.Errorf("workflow definition: %w", err)
+	}
+	m, err := asl.Parse(def, asl.WithLambda(fns),
+		asl.WithStateMachineARN(fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", region, localAccount, sm.LogicalID)))
+	if err != nil {
+		return nil, fmt.Errorf("workflow definition: %w", err)
+	}
+	return m, nil
 }

@@ -5,17 +5,21 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/serverless-data-platform/sdp/workflow"
 )
 
 // upCmd runs the whole pipeline on this machine until interrupted.
 type upCmd struct {
-	Addr     string   `default:"${addr}" help:"Address to listen on (host:port). Keep it on loopback unless you mean to share it."`
-	DataDir  string   `type:"path" help:"Directory for the stream, checkpoints, DLQ, curated table and aggregates (default: <user cache dir>/sdp)."`
-	Shards   int      `help:"Shards of the local stream (default: the template's StreamShardCount). Fixed once the data directory exists."`
-	Rule     []string `help:"Processing rule NAME:/pointer=value or NAME:/pointer^=prefix; matching events fail enrichment (repeatable)."`
-	LogLevel string   `enum:"debug,info,warn,error" default:"info" help:"Log level of the JSON logs on stderr."`
+	Addr           string   `default:"${addr}" help:"Address to listen on (host:port). Keep it on loopback unless you mean to share it."`
+	DataDir        string   `type:"path" help:"Directory for the stream, checkpoints, DLQ, curated table and aggregates (default: <user cache dir>/sdp)."`
+	Shards         int      `help:"Shards of the local stream (default: the template's StreamShardCount). Fixed once the data directory exists."`
+	Rule           []string `help:"Processing rule NAME:/pointer=value or NAME:/pointer^=prefix; matching events fail enrichment (repeatable)."`
+	Reference      string   `type:"existingfile" help:"Reference data for enrichment, JSON {\"table\": {\"key\": {...}}} with tables currency, country, device (default: the built-in currencies and countries)."`
+	KeepExecutions int      `default:"2000" help:"Workflow execution records kept for sdp executions (the oldest are dropped)."`
+	LogLevel       string   `enum:"debug,info,warn,error" default:"info" help:"Log level of the JSON logs on stderr."`
+	CPUProfile     string   `name:"cpu-profile" type:"path" help:"Write a CPU profile of the whole run to this file (read it with go tool pprof)."`
 }
 
 // Run opens the data directory, builds the stack and serves until the context ends (Ctrl-C or SIGTERM), then
@@ -43,7 +47,31 @@ func (c *upCmd) Run(g *globals) error {
 		}
 		rules = append(rules, rule)
 	}
-	s, err := openStack(stackConfig{DataDir: dir, Addr: c.Addr, Region: g.Region, Shards: c.Shards, Rules: rules, Logger: logger})
+	cfg := stackConfig{DataDir: dir, Addr: c.Addr, Region: g.Region, Shards: c.Shards, Rules: rules,
+		KeepExecutions: c.KeepExecutions, Logger: logger}
+	if c.Reference != "" {
+		b, err := os.ReadFile(c.Reference)
+		if err != nil {
+			return fmt.Errorf("--reference: %w", err)
+		}
+		ref, err := workflow.ParseReference(b)
+		if err != nil {
+			return fmt.Errorf("--reference %s: %w", c.Reference, err)
+		}
+		cfg.Reference = ref
+	}
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	s, err := openStack(cfg)
 	if err != nil {
 		return err
 	}
@@ -51,8 +79,8 @@ func (c *upCmd) Run(g *globals) error {
 		base := "http://" + addr
 		fmt.Fprintf(g.stdout, "sdp up: data in %s, %d shards\n", dir, len(s.stream.Shards()))
 		fmt.Fprintf(g.stdout, "sdp up: ingest API   POST %s/v1/events\n", base)
-		fmt.Fprintf(g.stdout, "sdp up: read API     GET  %s/v1/events/{id}  /v1/aggregates  /v1/dlq  /v1/status\n", base)
-		fmt.Fprintf(g.stdout, "sdp up: Lambda API   POST %s/2015-03-31/functions/{ingest|consumer|analytics}/invocations\n", base)
+		fmt.Fprintf(g.stdout, "sdp up: read API     GET  %s/v1/events/{id}  /v1/aggregates  /v1/dlq  /v1/status  /v1/executions\n", base)
+		fmt.Fprintf(g.stdout, "sdp up: Lambda API   POST %s/2015-03-31/functions/{ingest|consumer|enrich|persist|analytics}/invocations\n", base)
 		fmt.Fprintf(g.stdout, "sdp up: dashboard         %s/\n", base)
 		fmt.Fprintln(g.stdout, "sdp up: ready; Ctrl-C stops (drains batches in flight and checkpoints)")
 	})

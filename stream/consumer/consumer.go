@@ -19,8 +19,11 @@ import (
 	"github.com/serverless-data-platform/sdp/event"
 )
 
-// DefaultMaxExecutionPayload is Step Functions' limit on an execution's input: 256 KiB.
-const DefaultMaxExecutionPayload = 256 << 10
+// DefaultMaxExecutionPayload is the largest execution input the consumer starts: 96 KiB. Step Functions
+// limits every state's input and output to 256 KiB, and the workflow's state after enrichment (each event's
+// curated form and fact) is about twice to two and a half times the batch it came from, so an input of at most
+// 96 KiB keeps every state within the limit.
+const DefaultMaxExecutionPayload = 96 << 10
 
 // Workflow is the "start a workflow" port: one synchronous execution (StartSyncExecution semantics).
 type Workflow interface {

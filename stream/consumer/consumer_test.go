@@ -276,8 +276,9 @@ func TestHandleSplitsLargeBatches(t *testing.T) {
 		{"many small records", 2000, repeat(40, 100), nil, 3},
 		{"records of mixed sizes", 3000, []int{10, 2500, 10, 900, 900, 900, 10, 2000, 5}, nil, 4},
 		{"a record over the limit alone", 1500, []int{10, 5000, 10, 10}, []int{1}, 1},
-		{"the default limit", 0, repeat(60<<10, 10), nil, 3},
-		{"a record near the limit", 0, []int{10, 256<<10 - 300, 10}, nil, 1},
+		{"the default limit", 0, repeat(30<<10, 10), nil, 3},
+		{"a record near the limit", 0, []int{10, 96<<10 - 300, 10}, nil, 1},
+		{"a record over the default limit", 0, []int{10, 96 << 10, 10}, []int{1}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

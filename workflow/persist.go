@@ -1,0 +1,69 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda/messages"
+
+	"github.com/serverless-data-platform/sdp/event"
+)
+
+// Store is the curated table, as the persist function uses it.
+type Store interface {
+	// Put writes the items whose id is not in the table yet and leaves the others as they are (put-if-absent),
+	// so writing a batch again changes nothing. An error means the items may not all be written; the call is
+	// retried as a whole. An error that has a method Permanent() bool returning true cannot succeed on a retry.
+	Put(ctx context.Context, items []event.Curated) error
+}
+
+// Persister is the persist function: the handler of the definition's Persist state. It is safe for
+// concurrent use.
+type Persister struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewPersister returns the persist function over the curated table s; now stamps CuratedAt (nil means
+// time.Now).
+func NewPersister(s Store, now func() time.Time) *Persister {
+	if now == nil {
+		now = time.Now
+	}
+	return &Persister{store: s, now: now}
+}
+
+// PersistInput is the persist function's payload: the curated events of one batch.
+type PersistInput struct {
+	BatchID string          `json:"batchId"`
+	Items   []event.Curated `json:"items"`
+}
+
+// PersistOutput is the persist function's answer.
+type PersistOutput struct {
+	// Written is how many items the call handed to the table (new ones and ones that were there already).
+	Written int `json:"written"`
+}
+
+// Handle writes the items, stamped with one CuratedAt for the batch (the table keeps the first one an item
+// gets, so a replay's is dropped). Its errors are Lambda function errors whose type the definition's Retry
+// names: ErrorTypeInvalidItem for an item the table can never take, ErrorTypeStoreUnavailable for anything
+// else, which the state retries.
+func (p *Persister) Handle(ctx context.Context, in PersistInput) (PersistOutput, error) {
+	now := p.now().UTC()
+	for i := range in.Items {
+		in.Items[i].CuratedAt = now
+	}
+	if err := p.store.Put(ctx, in.Items); err != nil {
+		typ := ErrorTypeStoreUnavailable
+		var perm interface{ Permanent() bool }
+		if errors.As(err, &perm) && perm.Permanent() {
+			typ = ErrorTypeInvalidItem
+		}
+		return PersistOutput{}, messages.InvokeResponse_Error{Type: typ,
+			Message: fmt.Sprintf("persist: batch %q: %d items: %v", in.BatchID, len(in.Items), err)}
+	}
+	return PersistOutput{Written: len(in.Items)}, nil
+}
