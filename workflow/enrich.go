@@ -338,3 +338,17 @@ func number(v any) (float64, bool) {
 	}
 	return f, true
 }
+
+// Invoke is Handle on JSON, as the Lambda runtime calls a handler (lambda.Handler): the batch in, the output
+// out, with a decoder faster than the runtime's reflection-based one.
+func (e *Enricher) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var batch event.Batch
+	if err := json.Unmarshal(payload, &batch); err != nil {
+		return nil, fmt.Errorf("enrich: the payload is not a batch: %w", err)
+	}
+	out, err := e.Handle(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(&out)
+}

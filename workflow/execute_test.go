@@ -205,8 +205,8 @@ func newHarness(t testing.TB, s *memStore, a *analyticsRecorder, opts ...workflo
 	t.Helper()
 	opts = append([]workflow.EnrichOption{workflow.WithMeasures(schemaMeasures(t))}, opts...)
 	fns := functions{
-		"enrich":    lambda.NewHandler(workflow.NewEnricher(opts...).Handle),
-		"persist":   lambda.NewHandler(workflow.NewPersister(s, func() time.Time { return curatedAt }).Handle),
+		"enrich":    workflow.NewEnricher(opts...),
+		"persist":   workflow.NewPersister(s, func() time.Time { return curatedAt }),
 		"analytics": rawHandler(a.invoke),
 	}
 	clock := &fakeClock{now: curatedAt}
@@ -597,7 +597,6 @@ func TestExecutePersistRetries(t *testing.T) {
 		})
 	}
 }
-
 
 // TestExecuteAnalyticsRetries checks the Analytics state's Retry policy and its per-item failures.
 func TestExecuteAnalyticsRetries(t *testing.T) {

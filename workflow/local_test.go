@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/segmentio/encoding/json"
 	bolt "go.etcd.io/bbolt"
 
@@ -50,9 +49,9 @@ func newStack(t testing.TB, db *bolt.DB, now func() time.Time, opts ...workflow.
 	}
 	opts = append([]workflow.EnrichOption{workflow.WithMeasures(schemaMeasures(t))}, opts...)
 	fns := functions{
-		"enrich":    lambda.NewHandler(workflow.NewEnricher(opts...).Handle),
-		"persist":   lambda.NewHandler(workflow.NewPersister(st, now).Handle),
-		"analytics": lambda.NewHandler(analytics.NewFunction(an).Handle),
+		"enrich":    workflow.NewEnricher(opts...),
+		"persist":   workflow.NewPersister(st, now),
+		"analytics": analytics.NewFunction(an),
 	}
 	m := machine(t, fns, &fakeClock{now: now()})
 	return &stack{curated: st, analytics: an, history: hist, wf: workflow.NewLocal(m, hist, nil)}
@@ -371,9 +370,9 @@ func benchFunctions(b *testing.B) functions {
 	rule, _ := workflow.ParseRule("q:/data/device_id=device-none")
 	ok := []byte(`{"applied":100,"duplicates":0}`)
 	return functions{
-		"enrich": lambda.NewHandler(workflow.NewEnricher(workflow.WithRules(rule), workflow.WithMeasures(schemaMeasures(b)),
-			workflow.WithReference(workflow.DefaultReference(), 0)).Handle),
-		"persist":   lambda.NewHandler(workflow.NewPersister(nopStore{}, nil).Handle),
+		"enrich": workflow.NewEnricher(workflow.WithRules(rule), workflow.WithMeasures(schemaMeasures(b)),
+			workflow.WithReference(workflow.DefaultReference(), 0)),
+		"persist":   workflow.NewPersister(nopStore{}, nil),
 		"analytics": rawHandler(func(context.Context, []byte) ([]byte, error) { return ok, nil }),
 	}
 }
@@ -475,3 +474,38 @@ func BenchmarkLocalExecuteBolt(b *testing.B) {
 type nopStore struct{}
 
 func (nopStore) Put(context.Context, []event.Curated) error { return nil }
+
+// TestLargestBatchFitsThePayloadLimit checks the consumer's split size against the definition: a batch input as
+// large as the consumer starts (consumer.DefaultMaxExecutionPayload) keeps every state of the execution within
+// Step Functions' 256 KiB limit, though enrichment makes the state larger than the input.
+func TestLargestBatchFitsThePayloadLimit(t *testing.T) {
+	s := newStack(t, openDB(t, true), time.Now, workflow.WithReference(workflow.DefaultReference(), 0))
+	var raws []string
+	size := 0
+	for i := 0; ; i++ {
+		// Purchases grow the most: item_count, amount_per_item, amount_usd and the currency entry are added.
+		raw := fmt.Sprintf(`{"specversion":"1.0","id":"big-%05d","source":"https://shop.example.com/checkout","type":"purchase","time":"2026-11-26T09:15:02Z","subject":"visitor-%d","data":{"order_id":"o-%d","currency":"EUR","amount":12.5,"items":[{"sku":"a","quantity":1,"unit_price":12.5}]}}`, i, i, i)
+		if size+len(raw)+160 > consumer.DefaultMaxExecutionPayload {
+			break
+		}
+		raws = append(raws, raw)
+		size += len(raw) + 160
+	}
+	in := batchOf(t, raws...)
+	if len(in) > consumer.DefaultMaxExecutionPayload {
+		t.Fatalf("test batch is %d bytes, over the consumer's limit", len(in))
+	}
+	rec, err := s.wf.Run(context.Background(), in, "")
+	if err != nil || rec.Status != asl.StatusSucceeded {
+		t.Fatalf("a %d-byte batch of %d events: %v %s %s: %s", len(in), len(raws), err, rec.Status, rec.Error, rec.Cause)
+	}
+	t.Logf("a %d-byte batch of %d purchases ran within the payload limit", len(in), len(raws))
+
+	// The limit is real: the same events three times over make an input the interpreter takes (under 256 KiB)
+	// but a state after enrichment it refuses, as Step Functions would.
+	big := batchOf(t, append(append(append([]string{}, raws...), raws...), raws...)...)
+	rec, err = s.wf.Run(context.Background(), big, "")
+	if err != nil || rec.Status != asl.StatusFailed || rec.Error != asl.ErrorDataLimitExceeded {
+		t.Fatalf("a %d-byte batch: %v, %s %s; want FAILED with %s", len(big), err, rec.Status, rec.Error, asl.ErrorDataLimitExceeded)
+	}
+}

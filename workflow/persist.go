@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/event"
 )
@@ -66,4 +67,18 @@ func (p *Persister) Handle(ctx context.Context, in PersistInput) (PersistOutput,
 			Message: fmt.Sprintf("persist: batch %q: %d items: %v", in.BatchID, len(in.Items), err)}
 	}
 	return PersistOutput{Written: len(in.Items)}, nil
+}
+
+// Invoke is Handle on JSON, as the Lambda runtime calls a handler (lambda.Handler).
+func (p *Persister) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var in PersistInput
+	if err := json.Unmarshal(payload, &in); err != nil {
+		return nil, messages.InvokeResponse_Error{Type: ErrorTypeInvalidItem,
+			Message: "persist: the payload is not a list of curated items: " + err.Error()}
+	}
+	out, err := p.Handle(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(&out)
 }

@@ -189,7 +189,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	addFunc("ingest", func() lambda.Handler { return lambdaFunc(s.ingest.Invoke) })
 
 	analyticsFn := analytics.NewFunction(s.agg)
-	addFunc("analytics", func() lambda.Handler { return lambda.NewHandler(analyticsFn.Handle) })
+	addFunc("analytics", func() lambda.Handler { return analyticsFn })
 
 	// The workflow's task functions. The measures analytics aggregates are the ones each schema marks with
 	// x-measures.
@@ -199,9 +199,9 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	}
 	enricher := workflow.NewEnricher(workflow.WithRules(cfg.Rules...),
 		workflow.WithMeasures(s.registry.MeasuresByType()), workflow.WithReference(ref, 0))
-	addFunc("enrich", func() lambda.Handler { return lambda.NewHandler(enricher.Handle) })
+	addFunc("enrich", func() lambda.Handler { return enricher })
 	persister := workflow.NewPersister(s.curated, nil)
-	addFunc("persist", func() lambda.Handler { return lambda.NewHandler(persister.Handle) })
+	addFunc("persist", func() lambda.Handler { return persister })
 
 	// The workflow is the definition the template deploys, run by the interpreter, its Task states invoking
 	// the local functions.

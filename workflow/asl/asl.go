@@ -28,29 +28,29 @@ import (
 // Standard error names (Step Functions' "States." errors). Names are matched exactly by Retry and Catch, with
 // ErrorAll matching every name but ErrorRuntime and ErrorDataLimitExceeded, which always fail the execution.
 const (
-	ErrorAll                       = "States.ALL"
-	ErrorDataLimitExceeded         = "States.DataLimitExceeded"
-	ErrorExceedToleratedFailure    = "States.ExceedToleratedFailureThreshold"
-	ErrorHeartbeatTimeout          = "States.HeartbeatTimeout"
-	ErrorIntrinsicFailure          = "States.IntrinsicFailure"
-	ErrorNoChoiceMatched           = "States.NoChoiceMatched"
-	ErrorParameterPathFailure      = "States.ParameterPathFailure"
-	ErrorPermissions               = "States.Permissions"
-	ErrorResultPathMatchFailure    = "States.ResultPathMatchFailure"
-	ErrorResultWriterFailed        = "States.ResultWriterFailed"
-	ErrorItemReaderFailed          = "States.ItemReaderFailed"
-	ErrorBranchFailed              = "States.BranchFailed"
-	ErrorRuntime                   = "States.Runtime"
-	ErrorTaskFailed                = "States.TaskFailed"
-	ErrorTimeout                   = "States.Timeout"
-	ErrorQueryEvaluationError      = "States.QueryEvaluationError"
-	ErrorLambdaUnknown             = "Lambda.Unknown"
-	ErrorLambdaServiceException    = "Lambda.ServiceException"
-	ErrorLambdaResourceNotFound    = "Lambda.ResourceNotFoundException"
-	ErrorLambdaTooManyRequests     = "Lambda.TooManyRequestsException"
-	ErrorLambdaSdkClientException  = "Lambda.SdkClientException"
-	ErrorLambdaAWSLambdaException  = "Lambda.AWSLambdaException"
-	ErrorLambdaRequestTooLarge     = "Lambda.RequestTooLargeException"
+	ErrorAll                      = "States.ALL"
+	ErrorDataLimitExceeded        = "States.DataLimitExceeded"
+	ErrorExceedToleratedFailure   = "States.ExceedToleratedFailureThreshold"
+	ErrorHeartbeatTimeout         = "States.HeartbeatTimeout"
+	ErrorIntrinsicFailure         = "States.IntrinsicFailure"
+	ErrorNoChoiceMatched          = "States.NoChoiceMatched"
+	ErrorParameterPathFailure     = "States.ParameterPathFailure"
+	ErrorPermissions              = "States.Permissions"
+	ErrorResultPathMatchFailure   = "States.ResultPathMatchFailure"
+	ErrorResultWriterFailed       = "States.ResultWriterFailed"
+	ErrorItemReaderFailed         = "States.ItemReaderFailed"
+	ErrorBranchFailed             = "States.BranchFailed"
+	ErrorRuntime                  = "States.Runtime"
+	ErrorTaskFailed               = "States.TaskFailed"
+	ErrorTimeout                  = "States.Timeout"
+	ErrorQueryEvaluationError     = "States.QueryEvaluationError"
+	ErrorLambdaUnknown            = "Lambda.Unknown"
+	ErrorLambdaServiceException   = "Lambda.ServiceException"
+	ErrorLambdaResourceNotFound   = "Lambda.ResourceNotFoundException"
+	ErrorLambdaTooManyRequests    = "Lambda.TooManyRequestsException"
+	ErrorLambdaSdkClientException = "Lambda.SdkClientException"
+	ErrorLambdaAWSLambdaException = "Lambda.AWSLambdaException"
+	ErrorLambdaRequestTooLarge    = "Lambda.RequestTooLargeException"
 )
 
 // DefaultPayloadLimit is Step Functions' limit on the size of a state's input or output and of an execution's
@@ -124,7 +124,8 @@ func (f TaskFunc) Invoke(ctx context.Context, params any) (any, error) { return 
 var _ TaskHandler = TaskFunc(nil)
 
 // Clock is the time source of executions: timestamps, Wait states, Retry intervals and timeouts. Tests use a
-// fake one to check retry intervals without waiting.
+// fake one to check retry intervals without waiting. It must be safe for concurrent use (Map iterations and
+// Parallel branches run at once).
 type Clock interface {
 	Now() time.Time
 	// Sleep waits for d or until ctx ends, and returns ctx's error in the second case.
@@ -188,6 +189,6 @@ type Observer interface {
 	IncludeData() bool
 	// Event is called for each history event of the execution arn, in ID order within a branch of the
 	// execution; events of Map iterations and Parallel branches may be reported concurrently. It must not
-	// block for long.
+	// block for long. Input and Output may share their bytes with other events: they are read-only.
 	Event(arn string, ev HistoryEvent)
 }

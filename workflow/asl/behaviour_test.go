@@ -41,7 +41,7 @@ func (f *failing) calls() int {
 	return len(f.params)
 }
 
-func seconds(s ...float64) []time.Duration {
+func secs(s ...float64) []time.Duration {
 	out := make([]time.Duration, len(s))
 	for i, v := range s {
 		out[i] = time.Duration(v * float64(time.Second))
@@ -65,7 +65,7 @@ func TestRetry(t *testing.T) {
 			name:   "defaults: 1s interval, 3 attempts, backoff 2",
 			retry:  `[{"ErrorEquals":["States.ALL"]}]`,
 			fails:  []string{"E", "E", "E", "E", "E"},
-			sleeps: seconds(1, 2, 4),
+			sleeps: secs(1, 2, 4),
 			calls:  4,
 			status: asl.StatusFailed,
 			err:    "E",
@@ -74,7 +74,7 @@ func TestRetry(t *testing.T) {
 			name:   "interval, backoff and MaxDelaySeconds",
 			retry:  `[{"ErrorEquals":["E"],"IntervalSeconds":2,"MaxAttempts":4,"BackoffRate":3,"MaxDelaySeconds":30}]`,
 			fails:  []string{"E", "E", "E", "E", "E"},
-			sleeps: seconds(2, 6, 18, 30),
+			sleeps: secs(2, 6, 18, 30),
 			calls:  5,
 			status: asl.StatusFailed,
 			err:    "E",
@@ -83,7 +83,7 @@ func TestRetry(t *testing.T) {
 			name:   "fractional backoff",
 			retry:  `[{"ErrorEquals":["E"],"IntervalSeconds":1,"MaxAttempts":2,"BackoffRate":1.5}]`,
 			fails:  []string{"E", "E"},
-			sleeps: seconds(1, 1.5),
+			sleeps: secs(1, 1.5),
 			calls:  3,
 			status: asl.StatusSucceeded,
 		},
@@ -92,7 +92,7 @@ func TestRetry(t *testing.T) {
 			retry:  `[{"ErrorEquals":["E"],"IntervalSeconds":4,"MaxAttempts":2,"JitterStrategy":"FULL"}]`,
 			fails:  []string{"E", "E", "E"},
 			rand:   func() uint64 { return 1 << 63 },
-			sleeps: seconds(2, 4),
+			sleeps: secs(2, 4),
 			calls:  3,
 			status: asl.StatusFailed,
 			err:    "E",
@@ -117,7 +117,7 @@ func TestRetry(t *testing.T) {
 			name:   "each retrier counts its own attempts",
 			retry:  `[{"ErrorEquals":["A"],"MaxAttempts":2,"BackoffRate":1},{"ErrorEquals":["B"],"IntervalSeconds":10,"MaxAttempts":2,"BackoffRate":1}]`,
 			fails:  []string{"A", "B", "A", "B", "A"},
-			sleeps: seconds(1, 10, 1, 10),
+			sleeps: secs(1, 10, 1, 10),
 			calls:  5,
 			status: asl.StatusFailed,
 			err:    "A",
@@ -126,7 +126,7 @@ func TestRetry(t *testing.T) {
 			name:   "a retried task that succeeds",
 			retry:  `[{"ErrorEquals":["States.TaskFailed"],"IntervalSeconds":3}]`,
 			fails:  []string{"X", "Y"},
-			sleeps: seconds(3, 6),
+			sleeps: secs(3, 6),
 			calls:  3,
 			status: asl.StatusSucceeded,
 		},
@@ -142,8 +142,8 @@ func TestRetry(t *testing.T) {
 			}
 			def := `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::test:flaky",
 				"Parameters":{"rc.$":"$$.State.RetryCount"},"Retry":` + tc.retry + `,"End":true}}}`
-			m := mustParse(t, def, asl.WithClock(clock), asl.WithRand(rnd), asl.WithTask("arn:aws:states:::test:flaky", f))
-			res := mustRun(t, m, `{}`)
+			m := parseMachine(t, def, asl.WithClock(clock), asl.WithRand(rnd), asl.WithTask("arn:aws:states:::test:flaky", f))
+			res := execMachine(t, m, `{}`)
 			if res.Status != tc.status || res.Error != tc.err {
 				t.Errorf("status %s error %q, want %s %q", res.Status, res.Error, tc.status, tc.err)
 			}
@@ -179,16 +179,16 @@ func TestTimeouts(t *testing.T) {
 		t.Parallel()
 		clock := newStepClock()
 		log := &eventLog{}
-		def := `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::test:block","TimeoutSeconds":3,
+		def := `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::test:block","TimeoutSeconds":3,"End":true,
 			"Retry":[{"ErrorEquals":["States.Timeout"],"MaxAttempts":1}],
 			"Catch":[{"ErrorEquals":["States.TaskFailed"],"Next":"Wrong"},{"ErrorEquals":["States.Timeout"],"Next":"Caught"}]},
 			"Wrong":{"Type":"Fail","Error":"Wrong"},"Caught":{"Type":"Pass","End":true}}}`
-		m := mustParse(t, def, asl.WithClock(clock), asl.WithTask("arn:aws:states:::test:block", blocking(nil)))
-		res := mustRun(t, m, `{}`, asl.WithObserver(log))
+		m := parseMachine(t, def, asl.WithClock(clock), asl.WithTask("arn:aws:states:::test:block", blocking(nil)))
+		res := execMachine(t, m, `{}`, asl.WithObserver(log))
 		if res.Status != asl.StatusSucceeded || !jsonEqual(t, res.Output, `{"Error":"States.Timeout","Cause":"The task of state 'T' timed out after 3s."}`) {
 			t.Fatalf("status %s output %s (%s: %s)", res.Status, res.Output, res.Error, res.Cause)
 		}
-		if got, want := clock.Sleeps(), seconds(3, 1, 3); !slices.Equal(got, want) {
+		if got, want := clock.Sleeps(), secs(3, 1, 3); !slices.Equal(got, want) {
 			t.Errorf("sleeps %v, want %v", got, want)
 		}
 		if n := strings.Count(strings.Join(log.types(), ","), asl.EventTaskTimedOut); n != 2 {
@@ -199,12 +199,12 @@ func TestTimeouts(t *testing.T) {
 		t.Parallel()
 		clock := newStepClock()
 		def := `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::test:block","TimeoutSecondsPath":"$.t","End":true}}}`
-		m := mustParse(t, def, asl.WithClock(clock), asl.WithTask("arn:aws:states:::test:block", blocking(nil)))
-		res := mustRun(t, m, `{"t":42}`)
+		m := parseMachine(t, def, asl.WithClock(clock), asl.WithTask("arn:aws:states:::test:block", blocking(nil)))
+		res := execMachine(t, m, `{"t":42}`)
 		if res.Status != asl.StatusFailed || res.Error != asl.ErrorTimeout {
 			t.Fatalf("status %s error %q, want FAILED States.Timeout", res.Status, res.Error)
 		}
-		if got, want := clock.Sleeps(), seconds(42); !slices.Equal(got, want) {
+		if got, want := clock.Sleeps(), secs(42); !slices.Equal(got, want) {
 			t.Errorf("sleeps %v, want %v", got, want)
 		}
 	})
@@ -213,8 +213,8 @@ func TestTimeouts(t *testing.T) {
 		log := &eventLog{}
 		def := `{"StartAt":"T","TimeoutSeconds":10,"States":{"T":{"Type":"Task","Resource":"arn:aws:states:::test:block","End":true,
 			"Catch":[{"ErrorEquals":["States.ALL"],"Next":"C"}]},"C":{"Type":"Succeed"}}}`
-		m := mustParse(t, def, asl.WithClock(newStepClock()), asl.WithTask("arn:aws:states:::test:block", blocking(nil)))
-		res := mustRun(t, m, `{}`, asl.WithObserver(log))
+		m := parseMachine(t, def, asl.WithClock(newStepClock()), asl.WithTask("arn:aws:states:::test:block", blocking(nil)))
+		res := execMachine(t, m, `{}`, asl.WithObserver(log))
 		if res.Status != asl.StatusTimedOut || res.Error != asl.ErrorTimeout {
 			t.Fatalf("status %s error %q, want TIMED_OUT States.Timeout", res.Status, res.Error)
 		}
@@ -231,8 +231,8 @@ func TestTimeouts(t *testing.T) {
 			return nil, nil
 		})
 		def := `{"StartAt":"T","TimeoutSeconds":5,"States":{"T":{"Type":"Task","Resource":"arn:aws:states:::test:stuck","End":true}}}`
-		m := mustParse(t, def, asl.WithClock(newStepClock()), asl.WithTask("arn:aws:states:::test:stuck", stuck))
-		if res := mustRun(t, m, `{}`); res.Status != asl.StatusTimedOut {
+		m := parseMachine(t, def, asl.WithClock(newStepClock()), asl.WithTask("arn:aws:states:::test:stuck", stuck))
+		if res := execMachine(t, m, `{}`); res.Status != asl.StatusTimedOut {
 			t.Fatalf("status %s, want TIMED_OUT", res.Status)
 		}
 	})
@@ -244,7 +244,7 @@ func TestAbort(t *testing.T) {
 	log := &eventLog{}
 	def := `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::test:block","End":true,
 		"Retry":[{"ErrorEquals":["States.ALL"]}],"Catch":[{"ErrorEquals":["States.ALL"],"Next":"C"}]},"C":{"Type":"Succeed"}}}`
-	m := mustParse(t, def, asl.WithTask("arn:aws:states:::test:block", blocking(started)))
+	m := parseMachine(t, def, asl.WithTask("arn:aws:states:::test:block", blocking(started)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan *asl.Result, 1)
 	go func() {
@@ -271,18 +271,23 @@ func TestAbort(t *testing.T) {
 
 func TestParallelFailureStopsOtherBranches(t *testing.T) {
 	t.Parallel()
-	stopped := make(chan struct{})
+	started, stopped := make(chan struct{}), make(chan struct{})
 	waiter := asl.TaskFunc(func(ctx context.Context, _ any) (any, error) {
+		close(started)
 		<-ctx.Done()
 		close(stopped)
 		return nil, ctx.Err()
 	})
+	failer := asl.TaskFunc(func(context.Context, any) (any, error) {
+		<-started
+		return nil, &asl.Error{Name: "Branch.Error", Cause: "second"}
+	})
 	def := `{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[
 		{"StartAt":"W","States":{"W":{"Type":"Task","Resource":"arn:aws:states:::test:wait","End":true}}},
-		{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Branch.Error","Cause":"second"}}}]}}}`
+		{"StartAt":"F","States":{"F":{"Type":"Task","Resource":"arn:aws:states:::test:fail","End":true}}}]}}}`
 	log := &eventLog{}
-	m := mustParse(t, def, asl.WithTask("arn:aws:states:::test:wait", waiter))
-	res := mustRun(t, m, `{}`, asl.WithObserver(log))
+	m := parseMachine(t, def, asl.WithTask("arn:aws:states:::test:wait", waiter), asl.WithTask("arn:aws:states:::test:fail", failer))
+	res := execMachine(t, m, `{}`, asl.WithObserver(log))
 	if res.Status != asl.StatusFailed || res.Error != "Branch.Error" || res.Cause != "second" {
 		t.Fatalf("status %s %q %q, want FAILED Branch.Error", res.Status, res.Error, res.Cause)
 	}
@@ -342,14 +347,14 @@ func TestMapConcurrency(t *testing.T) {
 			h, most := barrier(tc.parallel)
 			def := `{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.items",` + tc.maxConc + `,"End":true,
 				"ItemProcessor":{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::test:b","End":true}}}}}}`
-			m := mustParse(t, def, asl.WithTask("arn:aws:states:::test:b", h))
+			m := parseMachine(t, def, asl.WithTask("arn:aws:states:::test:b", h))
 			items := make([]int, tc.items)
 			want := make([]int, tc.items)
 			for i := range items {
 				items[i], want[i] = i, i
 			}
 			in, _ := json.Marshal(map[string]any{"items": items, "c": 3})
-			res := mustRun(t, m, string(in))
+			res := execMachine(t, m, string(in))
 			if res.Status != asl.StatusSucceeded {
 				t.Fatalf("status %s (%s: %s)", res.Status, res.Error, res.Cause)
 			}
@@ -366,7 +371,7 @@ func TestMapConcurrency(t *testing.T) {
 		t.Parallel()
 		var mu sync.Mutex
 		var order []any
-		h := handler(func(p any) (any, error) {
+		h := taskOf(func(p any) (any, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			order = append(order, p)
@@ -374,7 +379,7 @@ func TestMapConcurrency(t *testing.T) {
 		})
 		def := `{"StartAt":"M","States":{"M":{"Type":"Map","MaxConcurrency":1,"End":true,
 			"ItemProcessor":{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::test:h","End":true}}}}}}`
-		res := mustRun(t, mustParse(t, def, asl.WithTask("arn:aws:states:::test:h", h)), `[0,1,2,3,4]`)
+		res := execMachine(t, parseMachine(t, def, asl.WithTask("arn:aws:states:::test:h", h)), `[0,1,2,3,4]`)
 		if res.Status != asl.StatusSucceeded || !reflect.DeepEqual(order, []any{0.0, 1.0, 2.0, 3.0, 4.0}) {
 			t.Errorf("status %s order %v", res.Status, order)
 		}
@@ -392,9 +397,9 @@ func TestContextObject(t *testing.T) {
 		}
 		return map[string]any{"params": p}, nil
 	})
-	m := mustParse(t, def, asl.WithClock(newStepClock()), asl.WithTask("arn:aws:states:::test:flaky", rec),
+	m := parseMachine(t, def, asl.WithClock(newStepClock()), asl.WithTask("arn:aws:states:::test:flaky", rec),
 		asl.WithStateMachineARN("arn:aws:states:eu-west-1:111122223333:stateMachine:orders"))
-	res := mustRun(t, m, `{"order":7}`, asl.WithExecutionName("run-1"))
+	res := execMachine(t, m, `{"order":7}`, asl.WithExecutionName("run-1"))
 	if res.Status != asl.StatusSucceeded {
 		t.Fatalf("status %s (%s: %s)", res.Status, res.Error, res.Cause)
 	}
@@ -421,11 +426,11 @@ func TestWaitUsesTheClock(t *testing.T) {
 		"B":{"Type":"Wait","Timestamp":"2025-03-04T05:07:07.008Z","Next":"C"},
 		"C":{"Type":"Wait","SecondsPath":"$.s","Next":"D"},
 		"D":{"Type":"Wait","TimestampPath":"$.past","End":true}}}`
-	res := mustRun(t, mustParse(t, def, asl.WithClock(clock)), `{"s":7,"past":"2020-01-01T00:00:00Z"}`)
+	res := execMachine(t, parseMachine(t, def, asl.WithClock(clock)), `{"s":7,"past":"2020-01-01T00:00:00Z"}`)
 	if res.Status != asl.StatusSucceeded {
 		t.Fatalf("status %s (%s: %s)", res.Status, res.Error, res.Cause)
 	}
-	if got, want := clock.Sleeps(), seconds(5, 55, 7); !slices.Equal(got, want) {
+	if got, want := clock.Sleeps(), secs(5, 55, 7); !slices.Equal(got, want) {
 		t.Errorf("sleeps %v, want %v", got, want)
 	}
 }
@@ -439,7 +444,7 @@ func TestObserverEvents(t *testing.T) {
 		"C":{"Type":"Choice","Choices":[{"Variable":"$.a","IsPresent":true,"Next":"M"}]},
 		"M":{"Type":"Map","MaxConcurrency":1,"ItemsPath":"$.a","Next":"S","ItemProcessor":{"StartAt":"I","States":{"I":{"Type":"Pass","End":true}}}},
 		"S":{"Type":"Succeed"}}}`
-	opts := []asl.Option{asl.WithLambda(echoLambda), asl.WithTask("arn:aws:states:::test:echo", handler(func(p any) (any, error) { return p, nil }))}
+	opts := []asl.Option{asl.WithLambda(echoLambda), asl.WithTask("arn:aws:states:::test:echo", taskOf(func(p any) (any, error) { return p, nil }))}
 	want := []string{
 		"ExecutionStarted", "PassStateEntered", "PassStateExited",
 		"TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSucceeded", "TaskStateExited",
@@ -455,7 +460,7 @@ func TestObserverEvents(t *testing.T) {
 		t.Run(fmt.Sprintf("IncludeData %v", data), func(t *testing.T) {
 			t.Parallel()
 			log := &eventLog{data: data}
-			res := mustRun(t, mustParse(t, def, opts...), `{"a":[1,2]}`, asl.WithObserver(log))
+			res := execMachine(t, parseMachine(t, def, opts...), `{"a":[1,2]}`, asl.WithObserver(log))
 			if res.Status != asl.StatusSucceeded {
 				t.Fatalf("status %s (%s: %s)", res.Status, res.Error, res.Cause)
 			}
@@ -484,7 +489,7 @@ func TestObserverEvents(t *testing.T) {
 			}
 			if data {
 				last := log.events[len(log.events)-1]
-				if !jsonEqual(t, last.Output, `{"a":[1,2]}`) || !jsonEqual(t, log.events[4].Input, `{"a":[1,2]}`) {
+				if !jsonEqual(t, last.Output, `[1,2]`) || !jsonEqual(t, log.events[4].Input, `{"a":[1,2]}`) {
 					t.Errorf("ExecutionSucceeded output %s, TaskScheduled input %s", last.Output, log.events[4].Input)
 				}
 			}
@@ -494,8 +499,8 @@ func TestObserverEvents(t *testing.T) {
 		t.Parallel()
 		log := &eventLog{}
 		def := `{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::test:fail","End":true}}}`
-		fail := handler(func(any) (any, error) { return nil, &asl.Error{Name: "E", Cause: "c"} })
-		mustRun(t, mustParse(t, def, asl.WithTask("arn:aws:states:::test:fail", fail)), `{}`, asl.WithObserver(log))
+		fail := taskOf(func(any) (any, error) { return nil, &asl.Error{Name: "E", Cause: "c"} })
+		execMachine(t, parseMachine(t, def, asl.WithTask("arn:aws:states:::test:fail", fail)), `{}`, asl.WithObserver(log))
 		want := []string{"ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskFailed", "ExecutionFailed"}
 		if got := log.types(); !slices.Equal(got, want) {
 			t.Fatalf("events %v, want %v", got, want)
@@ -508,13 +513,13 @@ func TestObserverEvents(t *testing.T) {
 
 func TestExecuteInput(t *testing.T) {
 	t.Parallel()
-	m := mustParse(t, `{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}`, asl.WithPayloadLimit(32))
+	m := parseMachine(t, `{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}`, asl.WithPayloadLimit(32))
 	for _, in := range []string{`{"a":`, `{"a":1} x`, `{"a":"` + strings.Repeat("x", 40) + `"}`} {
 		if _, err := m.Execute(context.Background(), []byte(in)); !errors.Is(err, asl.ErrInvalidInput) {
 			t.Errorf("input %q: error %v, want ErrInvalidInput", in, err)
 		}
 	}
-	res := mustRun(t, m, "")
+	res := execMachine(t, m, "")
 	if res.Status != asl.StatusSucceeded || string(res.Output) != "{}" || string(res.Input) != "{}" {
 		t.Errorf("empty input: status %s output %s input %s", res.Status, res.Output, res.Input)
 	}
@@ -529,13 +534,13 @@ func TestConcurrentExecutions(t *testing.T) {
 		"M":{"Type":"Map","ItemsPath":"$.items","Next":"B","ItemProcessor":{"StartAt":"D","States":{
 		"D":{"Type":"Task","Resource":"arn:aws:states:::test:double","Parameters":{"value.$":"$"},"OutputPath":"$.value","End":true}}}},
 		"B":{"Type":"Pass","Parameters":{"n.$":"$v","out.$":"$"},"End":true}}}`
-	m := mustParse(t, def, testOptions()...)
+	m := parseMachine(t, def, testOptions()...)
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := mustRun(t, m, fmt.Sprintf(`{"n":%d,"items":[1,2,3]}`, i))
+			res := execMachine(t, m, fmt.Sprintf(`{"n":%d,"items":[1,2,3]}`, i))
 			if want := fmt.Sprintf(`{"n":%d,"out":[2,4,6]}`, i); res.Status != asl.StatusSucceeded || !jsonEqual(t, res.Output, want) {
 				t.Errorf("execution %d: %s %s", i, res.Status, res.Output)
 			}

@@ -16,6 +16,7 @@ type firstFailure struct {
 	err error
 }
 
+// set keeps err if it is the first failure.
 func (f *firstFailure) set(err error) {
 	f.mu.Lock()
 	if f.err == nil {
@@ -24,6 +25,7 @@ func (f *firstFailure) set(err error) {
 	f.mu.Unlock()
 }
 
+// get returns the first failure, or nil.
 func (f *firstFailure) get() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -116,6 +118,8 @@ func (t *thread) mapState(ctx context.Context, st *state, sc dataflow.Scope, eff
 		failed  atomic.Int64
 		failure firstFailure
 	)
+	// Workers take the next item index until none is left or the state is stopped (a failure, or the end of the
+	// execution); each result goes to its item's slot, so the output keeps the items' order.
 	worker := func() {
 		for {
 			i := int(next.Add(1) - 1)
@@ -167,6 +171,7 @@ func (t *thread) mapState(ctx context.Context, st *state, sc dataflow.Scope, eff
 			}
 		}
 	}
+	// MaxConcurrency 1 runs the iterations in this goroutine, in order.
 	if workers <= 1 {
 		worker()
 	} else {

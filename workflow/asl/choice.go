@@ -125,6 +125,7 @@ func (l *loader) rule(parent *obj, field string, v any, top bool) *rule {
 		allowed = append(allowed, "Next")
 	}
 	o.str("Comment")
+	// The operator is the one field that names a comparison (in its literal or Path form) or And, Or, Not.
 	var ops []string
 	for k := range m {
 		name := strings.TrimSuffix(k, "Path")
@@ -324,6 +325,7 @@ func (r *rule) eval(s dataflow.Scope) (bool, error) {
 		ok, err := r.not.eval(s)
 		return !ok && err == nil, err
 	}
+	// A comparison: Variable selects the value compared, over the input, the context object or a variable.
 	v, found, err := r.variable.Select(s)
 	if err != nil {
 		return false, err
@@ -337,6 +339,7 @@ func (r *rule) eval(s dataflow.Scope) (bool, error) {
 	if r.operator.class == classTest {
 		return r.test(v) == r.boolean, nil
 	}
+	// The ...Path operators compare with another selected value instead of a literal.
 	if r.valuePath != nil {
 		w, found, err := r.valuePath.Select(s)
 		if err != nil {
@@ -425,6 +428,7 @@ func compareValues(op operator, v, w any) bool {
 	return false
 }
 
+// compareFloat is a three-way comparison of numbers.
 func compareFloat(a, b float64) int {
 	switch {
 	case a < b:

@@ -77,7 +77,7 @@ func TestChoiceRules(t *testing.T) {
 			def := `{"StartAt":"V","States":{"V":{"Type":"Pass","Assign":{"v":7},"Next":"C"},
 				"C":{"Type":"Choice","Choices":[{` + tc.rule + `,"Next":"Yes"}],"Default":"No"},
 				"Yes":{"Type":"Pass","Result":true,"End":true},"No":{"Type":"Pass","Result":false,"End":true}}}`
-			res := mustRun(t, mustParse(t, def), tc.input)
+			res := execMachine(t, parseMachine(t, def), tc.input)
 			if tc.err != "" {
 				if res.Status != asl.StatusFailed || res.Error != tc.err {
 					t.Fatalf("status %s error %q, want FAILED %q", res.Status, res.Error, tc.err)

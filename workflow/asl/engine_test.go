@@ -15,16 +15,16 @@ func testOptions() []asl.Option {
 	return []asl.Option{
 		asl.WithClock(newStepClock()),
 		asl.WithRand(seqRand()),
-		asl.WithTask("arn:aws:states:::test:double", handler(func(p any) (any, error) {
+		asl.WithTask("arn:aws:states:::test:double", taskOf(func(p any) (any, error) {
 			v, _ := p.(map[string]any)["value"].(float64)
 			return map[string]any{"value": v * 2}, nil
 		})),
-		asl.WithTask("arn:aws:states:::test:echo", handler(func(p any) (any, error) { return p, nil })),
-		asl.WithTask("arn:aws:states:::test:fail", handler(func(any) (any, error) {
+		asl.WithTask("arn:aws:states:::test:echo", taskOf(func(p any) (any, error) { return p, nil })),
+		asl.WithTask("arn:aws:states:::test:fail", taskOf(func(any) (any, error) {
 			return nil, &asl.Error{Name: "Custom.Error", Cause: "boom"}
 		})),
-		asl.WithTask("arn:aws:states:::test:plain", handler(func(any) (any, error) { return nil, errors.New("plain failure") })),
-		asl.WithTask("arn:aws:states:::test:struct", handler(func(any) (any, error) {
+		asl.WithTask("arn:aws:states:::test:plain", taskOf(func(any) (any, error) { return nil, errors.New("plain failure") })),
+		asl.WithTask("arn:aws:states:::test:struct", taskOf(func(any) (any, error) {
 			return struct {
 				N int      `json:"n"`
 				S []string `json:"s"`
@@ -59,12 +59,12 @@ func runEngineCases(t *testing.T, cases []engineCase) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			opts := append(testOptions(), tc.opts...)
-			m := mustParse(t, tc.def, opts...)
+			m := parseMachine(t, tc.def, opts...)
 			input := tc.input
 			if input == "" {
 				input = "{}"
 			}
-			res := mustRun(t, m, input)
+			res := execMachine(t, m, input)
 			want := tc.status
 			if want == "" {
 				want = asl.StatusSucceeded

@@ -44,8 +44,23 @@ type thread struct {
 	e    *execution
 	prev int64
 	vars map[string]any
+	// sizes caches the JSON sizes of the large values the thread measured.
+	sizes sizeCache
+	// lastKey and lastData are the last object or array encoded for an event, and its encoding.
+	lastKey  sizeKey
+	lastData json.RawMessage
 }
 
+// sizeCache returns the thread's cache of JSON sizes.
+func (t *thread) sizeCache() sizeCache {
+	if t.sizes == nil {
+		t.sizes = make(sizeCache)
+	}
+	return t.sizes
+}
+
+// child returns a new thread for a Parallel branch or a Map iteration: its first event follows prev and it
+// starts with the variables of t.
 func (t *thread) child(prev int64) *thread {
 	return &thread{e: t.e, prev: prev, vars: t.vars}
 }
@@ -59,6 +74,8 @@ func (m *Machine) Execute(ctx context.Context, input []byte, opts ...ExecOption)
 	for _, opt := range opts {
 		opt(&eo)
 	}
+	// StartSyncExecution rejects an input that is not JSON or is too large before starting anything: so does
+	// Execute, with an error rather than a Result. An empty input is {}, as when the API call has no input.
 	if len(bytes.TrimSpace(input)) == 0 {
 		input = []byte("{}")
 	}
@@ -93,6 +110,7 @@ func (m *Machine) Execute(ctx context.Context, input []byte, opts ...ExecOption)
 		"RoleArn":      fmt.Sprintf("arn:aws:iam::%s:role/StepFunctions-%s-role", m.account, m.name),
 		"RedriveCount": float64(0),
 	}
+	// The Execution and StateMachine members of $$ are the same for every state: built once, shared read-only.
 	e.ctxMachine = map[string]any{"Id": m.opts.arn, "Name": m.name}
 	res := &Result{ExecutionARN: e.arn, Name: e.name, Input: append(json.RawMessage(nil), input...), StartDate: e.start}
 
@@ -104,6 +122,9 @@ func (m *Machine) Execute(ctx context.Context, input []byte, opts ...ExecOption)
 		defer stop()
 	}
 
+	// The execution runs in the caller's goroutine; only Parallel branches, Map iterations, task calls and
+	// timeouts on a clock other than RealClock start goroutines, and all of them end with the execution (a
+	// task call that ignores its context is abandoned, not waited for).
 	top := &thread{e: e}
 	top.emit(HistoryEvent{Type: EventExecutionStarted}, in, noData{})
 	out, err := top.run(ctx, m.root, in)
@@ -113,6 +134,8 @@ func (m *Machine) Execute(ctx context.Context, input []byte, opts ...ExecOption)
 		}
 	}
 	res.StopDate = e.clock.Now()
+	// How the execution ended: a context that ended (the machine's timeout or the caller's) wins over the error
+	// it caused inside the states.
 	var fail *Error
 	switch {
 	case err == nil:
@@ -174,6 +197,10 @@ func (t *thread) run(ctx context.Context, g *graph, input any) (any, error) {
 func (t *thread) state(ctx context.Context, st *state, input any) (out any, next string, err error) {
 	entered := t.e.clock.Now()
 	t.emit(HistoryEvent{Type: st.typ + "StateEntered", State: st.name}, input, noData{})
+	if st.kind == kindTask || st.kind == kindParallel || st.kind == kindMap {
+		// These build their scope per attempt, for $$.State.RetryCount.
+		return t.withRetry(ctx, st, entered, input)
+	}
 	sc := t.scope(st, entered, 0, input)
 	switch st.kind {
 	case kindPass:
@@ -186,8 +213,6 @@ func (t *thread) state(ctx context.Context, st *state, input any) (out any, next
 		out, err = t.inputOutput(st, sc)
 	case kindFail:
 		return nil, "", t.fail(st, sc)
-	case kindTask, kindParallel, kindMap:
-		return t.withRetry(ctx, st, entered, input)
 	}
 	if err != nil {
 		return nil, "", err
@@ -300,10 +325,11 @@ func (t *thread) assign(sc dataflow.Scope, value any, templates ...*dataflow.Tem
 		return nil
 	}
 	if lim := t.e.limit; lim > 0 {
-		if n, _ := jsonSize(vals, lim); n > lim {
+		if n, _ := jsonSize(vals, lim, nil); n > lim {
 			return Errorf(ErrorDataLimitExceeded, "the variables assigned have %d bytes or more, over the limit of %d", n, lim)
 		}
 	}
+	// A new map, since other threads (Map iterations, Parallel branches) may still read the current one.
 	next := make(map[string]any, len(t.vars)+len(vals))
 	for k, x := range t.vars {
 		next[k] = x
@@ -321,7 +347,7 @@ func (t *thread) checkSize(st *state, what string, v any) error {
 	if lim <= 0 {
 		return nil
 	}
-	if n, _ := jsonSize(v, lim); n > lim {
+	if n, _ := jsonSize(v, lim, t.sizeCache()); n > lim {
 		return Errorf(ErrorDataLimitExceeded, "The state/task '%s' %s with a size exceeding the maximum number of bytes service limit (%d bytes).", st.name, what, lim)
 	}
 	return nil

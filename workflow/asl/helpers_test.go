@@ -98,10 +98,7 @@ func seqRand() func() uint64 {
 	}
 }
 
-// constRand returns the same bits each time: half of the range.
-func constRand(v uint64) func() uint64 { return func() uint64 { return v } }
-
-func mustParse(t testing.TB, def string, opts ...asl.Option) *asl.Machine {
+func parseMachine(t testing.TB, def string, opts ...asl.Option) *asl.Machine {
 	t.Helper()
 	m, err := asl.Parse([]byte(def), opts...)
 	if err != nil {
@@ -110,7 +107,7 @@ func mustParse(t testing.TB, def string, opts ...asl.Option) *asl.Machine {
 	return m
 }
 
-func mustRun(t testing.TB, m *asl.Machine, input string, opts ...asl.ExecOption) *asl.Result {
+func execMachine(t testing.TB, m *asl.Machine, input string, opts ...asl.ExecOption) *asl.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -135,7 +132,7 @@ func jsonEqual(t testing.TB, got []byte, want string) bool {
 	return reflect.DeepEqual(g, w)
 }
 
-// handler is a TaskFunc from a plain function of the parameters.
-func handler(f func(params any) (any, error)) asl.TaskHandler {
+// taskOf is a TaskHandler from a plain function of the parameters.
+func taskOf(f func(params any) (any, error)) asl.TaskHandler {
 	return asl.TaskFunc(func(_ context.Context, params any) (any, error) { return f(params) })
 }

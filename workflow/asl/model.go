@@ -64,6 +64,7 @@ type valueExpr struct {
 	call *dataflow.Call
 }
 
+// eval evaluates the path or the call.
 func (x *valueExpr) eval(s dataflow.Scope) (any, error) {
 	if x.call != nil {
 		return x.call.Eval(s)

@@ -26,6 +26,7 @@ type options struct {
 	arn          string
 }
 
+// defaultOptions are the options of a Machine before its Options apply.
 func defaultOptions() options {
 	return options{
 		clock:        RealClock,

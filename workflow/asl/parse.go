@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	json "github.com/segmentio/encoding/json"
 
@@ -90,6 +91,7 @@ type loader struct {
 	names map[string]bool
 }
 
+// fail records an error about a field of a state.
 func (l *loader) fail(state, field, format string, args ...any) {
 	l.errs = append(l.errs, &DefinitionError{State: state, Field: field, Reason: fmt.Sprintf(format, args...)})
 }
@@ -103,14 +105,17 @@ type obj struct {
 	prefix string
 }
 
+// obj wraps an object of the definition for reading.
 func (l *loader) obj(m map[string]any, state, prefix string) *obj {
 	return &obj{l: l, m: m, state: state, prefix: prefix}
 }
 
+// fail records an error about a field of o.
 func (o *obj) fail(field, format string, args ...any) {
 	o.l.fail(o.state, o.prefix+field, format, args...)
 }
 
+// has tells whether o has the field k, whatever its value.
 func (o *obj) has(k string) bool { _, ok := o.m[k]; return ok }
 
 // allow reports the fields that are not in the allowed list.
@@ -132,6 +137,7 @@ func (o *obj) allow(allowed ...string) {
 	}
 }
 
+// str reads an optional string field; a value of another type is an error.
 func (o *obj) str(k string) (string, bool) {
 	v, ok := o.m[k]
 	if !ok {
@@ -145,6 +151,7 @@ func (o *obj) str(k string) (string, bool) {
 	return s, true
 }
 
+// requiredStr reads a string field that must be there.
 func (o *obj) requiredStr(k string) (string, bool) {
 	if !o.has(k) {
 		o.fail(k, "is required")
@@ -153,6 +160,7 @@ func (o *obj) requiredStr(k string) (string, bool) {
 	return o.str(k)
 }
 
+// number reads an optional number field.
 func (o *obj) number(k string) (float64, bool) {
 	v, ok := o.m[k]
 	if !ok {
@@ -166,6 +174,7 @@ func (o *obj) number(k string) (float64, bool) {
 	return f, true
 }
 
+// integer reads an optional number field that must be an integer from lo to hi.
 func (o *obj) integer(k string, lo, hi int64) (int64, bool) {
 	f, ok := o.number(k)
 	if !ok {
@@ -178,6 +187,7 @@ func (o *obj) integer(k string, lo, hi int64) (int64, bool) {
 	return int64(f), true
 }
 
+// boolean reads an optional boolean field.
 func (o *obj) boolean(k string) (bool, bool) {
 	v, ok := o.m[k]
 	if !ok {
@@ -191,6 +201,7 @@ func (o *obj) boolean(k string) (bool, bool) {
 	return b, true
 }
 
+// object reads an optional object field.
 func (o *obj) object(k string) (map[string]any, bool) {
 	v, ok := o.m[k]
 	if !ok {
@@ -204,6 +215,7 @@ func (o *obj) object(k string) (map[string]any, bool) {
 	return m, true
 }
 
+// array reads an optional array field.
 func (o *obj) array(k string) ([]any, bool) {
 	v, ok := o.m[k]
 	if !ok {
@@ -252,6 +264,7 @@ func (o *obj) refPath(k string) *dataflow.Path {
 	return p
 }
 
+// compilePath compiles the path v of field k: a reference path if ref, else any JSONPath.
 func (o *obj) compilePath(k string, v any, ref bool) *dataflow.Path {
 	s, ok := v.(string)
 	if !ok {
@@ -272,6 +285,8 @@ func (o *obj) compilePath(k string, v any, ref bool) *dataflow.Path {
 	return p
 }
 
+// template compiles an optional payload template field (Parameters, ResultSelector, ItemSelector, Assign):
+// an object whose keys ending in ".$" hold paths or intrinsic function calls.
 func (o *obj) template(k string) *dataflow.Template {
 	v, ok := o.m[k]
 	if !ok {
@@ -342,6 +357,7 @@ func (l *loader) graph(o *obj, field string) *graph {
 		o.fail("States", "must have at least one state")
 		return nil
 	}
+	// States are read in name order so that errors come out in the same order every time.
 	g := &graph{startAt: start, states: make(map[string]*state, len(states))}
 	names := make([]string, 0, len(states))
 	for name := range states {
@@ -354,7 +370,7 @@ func (l *loader) graph(o *obj, field string) *graph {
 			continue
 		}
 		l.names[name] = true
-		if name == "" || len(name) > maxStateNameLength {
+		if name == "" || utf8.RuneCountInString(name) > maxStateNameLength {
 			l.fail(name, "", "state names must have 1 to %d characters", maxStateNameLength)
 		}
 		m, ok := states[name].(map[string]any)
@@ -405,6 +421,7 @@ func (l *loader) checkTransitions(g *graph, raw map[string]any) {
 	if _, ok := raw[g.startAt]; !ok {
 		return
 	}
+	// Depth-first walk from StartAt over Next, Default, the Choice Rules' Next and the catchers' Next.
 	seen := map[string]bool{g.startAt: true}
 	todo := []string{g.startAt}
 	for len(todo) > 0 {
@@ -425,9 +442,7 @@ func (l *loader) checkTransitions(g *graph, raw map[string]any) {
 	}
 	slices.Sort(unreachable)
 	for _, name := range unreachable {
-		if _, ok := g.states[name]; ok || l.names[name] {
-			l.fail(name, "", "state is not reachable from %q", g.startAt)
-		}
+		l.fail(name, "", "state is not reachable from %q", g.startAt)
 	}
 }
 
@@ -482,7 +497,8 @@ func (l *loader) state(name string, m map[string]any) *state {
 	o.str("Comment")
 	l.queryLanguage(o)
 
-	// Transitions.
+	// Transitions: Choice states leave through their rules and Default, Succeed and Fail states end their
+	// graph; every other state has exactly one of Next and "End": true.
 	switch kind {
 	case kindChoice, kindSucceed, kindFail:
 	default:
@@ -500,7 +516,9 @@ func (l *loader) state(name string, m map[string]any) *state {
 		}
 	}
 
-	// Input and output processing.
+	// Input and output processing. Which of these a state type allows was checked by allow above, so a field
+	// read here for a type that does not have it is simply absent. A Fail state has no InputPath nor OutputPath:
+	// its ErrorPath and CausePath read its raw input.
 	if kind != kindFail {
 		st.inputPath = o.path("InputPath", false, true)
 		st.outputPath = o.path("OutputPath", false, true)
@@ -580,10 +598,13 @@ var lambdaInvokeParams = []string{"FunctionName", "Payload", "InvocationType", "
 // resolve finds how a Task's resource runs, or reports why it cannot.
 func (l *loader) resolve(o *obj, st *state) {
 	res := st.resource
+	// A registered handler takes any ARN, so that a test or a local stand-in can replace even a Lambda function.
 	if h, ok := l.opts.tasks[res]; ok && h != nil {
 		st.resKind, st.handler = resourceHandler, h
 		return
 	}
+	// ARNs are arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE...; service integrations have neither region nor
+	// account (arn:aws:states:::lambda:invoke).
 	p := strings.Split(res, ":")
 	switch {
 	case len(p) < 6 || p[0] != "arn":
@@ -751,6 +772,8 @@ func (l *loader) mapState(o *obj, st *state) {
 	default:
 		o.fail("ItemProcessor", "is required")
 	}
+	// ItemsPath selects the array (default: the effective input). ItemSelector, or the legacy Parameters,
+	// shapes each item; both see $$.Map.Item.Index and $$.Map.Item.Value.
 	if o.has("ItemsPath") {
 		st.itemsPath = o.refPath("ItemsPath")
 	}
@@ -762,6 +785,7 @@ func (l *loader) mapState(o *obj, st *state) {
 		st.itemSelector = o.template("ItemSelector")
 	}
 	st.parameters = nil
+	// Each of these fields has a ...Path form read at run time; a state has at most one of the two.
 	pair := func(k string) bool {
 		if o.has(k) && o.has(k+"Path") {
 			o.fail(k+"Path", "%s and %sPath are exclusive", k, k)
@@ -832,6 +856,8 @@ func (l *loader) retriers(o *obj) []*retrier {
 		ro := l.obj(m, o.state, field+".")
 		ro.allow("ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment")
 		ro.str("Comment")
+		// The defaults of the language: IntervalSeconds 1, MaxAttempts 3, BackoffRate 2.0, no maximum delay and
+		// no jitter.
 		r := &retrier{interval: time.Second, maxAttempts: 3, backoff: 2}
 		r.errorEquals = l.errorEquals(ro, i == len(list)-1)
 		if n, ok := ro.integer("IntervalSeconds", 1, maxSeconds); ok {

@@ -12,7 +12,7 @@ func TestParseErrors(t *testing.T) {
 	t.Parallel()
 	withHandlers := []asl.Option{
 		asl.WithLambda(echoLambda),
-		asl.WithTask("arn:aws:states:::test:echo", handler(func(p any) (any, error) { return p, nil })),
+		asl.WithTask("arn:aws:states:::test:echo", taskOf(func(p any) (any, error) { return p, nil })),
 	}
 	cases := []struct {
 		name  string
@@ -83,7 +83,7 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("error %v does not wrap ErrInvalidDefinition", err)
 			}
 			var found bool
-			for _, e := range flatten(err) {
+			for _, e := range joinedErrors(err) {
 				var de *asl.DefinitionError
 				if errors.As(e, &de) && de.State == tc.state && strings.HasPrefix(de.Field, tc.field) && strings.Contains(de.Reason, tc.want) {
 					found = true
@@ -96,12 +96,12 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-// flatten returns the errors joined in err.
-func flatten(err error) []error {
+// joinedErrors returns the errors joined in err.
+func joinedErrors(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
 		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
+			out = append(out, joinedErrors(e)...)
 		}
 		return out
 	}
@@ -118,7 +118,7 @@ func TestParseResources(t *testing.T) {
 		t.Errorf("a Lambda resource with WithLambda: %v", err)
 	}
 	// A registered handler takes any resource ARN, a Lambda one included.
-	if _, err := asl.Parse([]byte(lambdaDef), asl.WithTask("arn:aws:lambda:us-east-1:123456789012:function:f", handler(func(p any) (any, error) { return p, nil }))); err != nil {
+	if _, err := asl.Parse([]byte(lambdaDef), asl.WithTask("arn:aws:lambda:us-east-1:123456789012:function:f", taskOf(func(p any) (any, error) { return p, nil }))); err != nil {
 		t.Errorf("a registered Lambda ARN: %v", err)
 	}
 	if _, err := asl.Parse([]byte(`{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}`), asl.WithStateMachineARN("not-an-arn")); err == nil {

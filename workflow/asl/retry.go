@@ -33,6 +33,7 @@ func (t *thread) withRetry(ctx context.Context, st *state, entered time.Time, in
 		if errors.Is(err, errStop) || ctx.Err() != nil {
 			return nil, "", errStop
 		}
+		// A failed attempt: a retrier may run it again after its delay, else a catcher may take the error.
 		fe := asError(err)
 		if d, ok := t.retryDelay(st, counts, fe.Name); ok {
 			retryCount++
@@ -55,6 +56,7 @@ func (t *thread) retryDelay(st *state, counts []int, name string) (time.Duration
 		if counts[i] >= r.maxAttempts {
 			return 0, false
 		}
+		// IntervalSeconds × BackoffRate^(attempts so far), capped by MaxDelaySeconds.
 		secs := r.interval.Seconds() * math.Pow(r.backoff, float64(counts[i]))
 		counts[i]++
 		if secs > maxSeconds {

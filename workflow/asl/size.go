@@ -2,8 +2,10 @@ package asl
 
 import (
 	"math"
+	"reflect"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	json "github.com/segmentio/encoding/json"
 )
@@ -12,20 +14,43 @@ import (
 // measures state data, without encoding it. It stops counting once the size is over limit (when limit > 0)
 // and then returns a size over limit. ok is false when v holds a value that is not decoded JSON
 // (map[string]any, []any, string, float64, bool, nil); its size is then unknown.
-func jsonSize(v any, limit int) (n int, ok bool) {
-	s := sizer{limit: limit, ok: true}
+//
+// cache, when not nil, keeps the sizes of the large arrays, objects and strings measured, keyed by their
+// memory: state data is never modified, and a state's output mostly shares its parts with its input, so each
+// large part is measured once per thread of an execution.
+func jsonSize(v any, limit int, cache sizeCache) (n int, ok bool) {
+	s := sizer{limit: limit, ok: true, cache: cache}
 	s.value(v)
 	return s.n, s.ok
 }
+
+// sizeCache maps large values to their JSON size.
+type sizeCache map[sizeKey]int
+
+// sizeKey identifies an immutable value by its memory: an object by its map, an array or a string by its
+// first element and length.
+type sizeKey struct {
+	p unsafe.Pointer
+	n int
+}
+
+// Values with at least this many members (arrays, objects) or bytes (strings) are cached.
+const (
+	cacheMinLen    = 16
+	cacheMinString = 1024
+)
 
 type sizer struct {
 	n     int
 	limit int
 	ok    bool
+	cache sizeCache
 }
 
+// over tells whether the count is past the limit: counting can stop.
 func (s *sizer) over() bool { return s.limit > 0 && s.n > s.limit }
 
+// value counts one decoded JSON value.
 func (s *sizer) value(v any) {
 	if s.over() || !s.ok {
 		return
@@ -40,63 +65,107 @@ func (s *sizer) value(v any) {
 			s.n += 5
 		}
 	case string:
+		if s.cache != nil && len(x) >= cacheMinString {
+			k := sizeKey{unsafe.Pointer(unsafe.StringData(x)), len(x)}
+			n, ok := s.cache[k]
+			if !ok {
+				n = stringSize(x)
+				s.cache[k] = n
+			}
+			s.n += n
+			return
+		}
 		s.n += stringSize(x)
 	case float64:
 		s.n += floatSize(x)
 	case map[string]any:
-		s.n += 2 // {}
-		if len(x) > 0 {
-			s.n += len(x) - 1 // commas
+		if s.cache != nil && len(x) >= cacheMinLen {
+			s.cached(sizeKey{reflect.ValueOf(x).UnsafePointer(), -1}, func() { s.object(x) })
+			return
 		}
-		for k, e := range x {
-			s.n += stringSize(k) + 1 // "k":
-			s.value(e)
-			if s.over() || !s.ok {
-				return
-			}
-		}
+		s.object(x)
 	case []any:
-		s.n += 2 // []
-		if len(x) > 0 {
-			s.n += len(x) - 1
+		if s.cache != nil && len(x) >= cacheMinLen {
+			s.cached(sizeKey{unsafe.Pointer(unsafe.SliceData(x)), len(x)}, func() { s.array(x) })
+			return
 		}
-		for _, e := range x {
-			s.value(e)
-			if s.over() || !s.ok {
-				return
-			}
-		}
+		s.array(x)
 	default:
 		s.ok = false
 	}
 }
 
+// cached adds the size of a large value from the cache, or measures it with f and caches it when the whole
+// value was measured.
+func (s *sizer) cached(k sizeKey, f func()) {
+	if n, ok := s.cache[k]; ok {
+		s.n += n
+		return
+	}
+	before := s.n
+	f()
+	if s.ok && !s.over() {
+		s.cache[k] = s.n - before
+	}
+}
+
+// object counts an object: braces, commas, quoted keys with their colons, and members.
+func (s *sizer) object(x map[string]any) {
+	s.n += 2 // {}
+	if len(x) > 0 {
+		s.n += len(x) - 1 // commas
+	}
+	for k, e := range x {
+		s.n += stringSize(k) + 1 // "k":
+		s.value(e)
+		if s.over() || !s.ok {
+			return
+		}
+	}
+}
+
+// array counts an array: brackets, commas and elements.
+func (s *sizer) array(x []any) {
+	s.n += 2 // []
+	if len(x) > 0 {
+		s.n += len(x) - 1
+	}
+	for _, e := range x {
+		s.value(e)
+		if s.over() || !s.ok {
+			return
+		}
+	}
+}
+
+// escapeExtra is the number of bytes an ASCII character takes beyond one in a JSON string.
+var escapeExtra = func() (t [utf8.RuneSelf]uint8) {
+	for c := range 0x20 {
+		t[c] = 5 // \u00XX
+	}
+	for _, c := range []byte{'"', '\\', '\n', '\r', '\t', '\b', '\f'} {
+		t[c] = 1
+	}
+	return t
+}()
+
 // stringSize is the size of s as a JSON string, quotes included, escaped as encoding/json escapes without
 // HTML escaping.
 func stringSize(s string) int {
-	n := 2
+	n := len(s) + 2
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
-				n += 2
-			case c < 0x20:
-				n += 6
-			default:
-				n++
-			}
+			n += int(escapeExtra[c])
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			n += 6 // \ufffd
+			n += 5 // \ufffd for one byte
 		case r == '\u2028' || r == '\u2029':
-			n += 6
-		default:
-			n += size
+			n += 3 // \u2028 for three bytes
 		}
 		i += size
 	}

@@ -77,6 +77,8 @@ func (t *thread) invoke(ctx context.Context, st *state, params any, timeout time
 		v   any
 		err error
 	}
+	// The call runs in its own goroutine so that the timeout and the end of the execution are honoured even by
+	// a resource that ignores its context; the buffered channel lets an abandoned call finish without blocking.
 	done := make(chan result, 1)
 	go func() {
 		v, err := t.call(tctx, st, params)
@@ -110,12 +112,12 @@ func (t *thread) call(ctx context.Context, st *state, params any) (any, error) {
 		if err != nil {
 			return nil, taskError(err, ErrorTaskFailed)
 		}
-		n, ok := jsonSize(v, t.e.limit)
+		n, ok := jsonSize(v, t.e.limit, nil)
 		if !ok {
 			if v, err = normalize(v); err != nil {
 				return nil, Errorf(ErrorRuntime, "the result of the task of state '%s' is not JSON: %v", st.name, err)
 			}
-			n, _ = jsonSize(v, t.e.limit)
+			n, _ = jsonSize(v, t.e.limit, nil)
 		}
 		if t.e.limit > 0 && n > t.e.limit {
 			return nil, t.tooLarge(st)
@@ -140,6 +142,7 @@ func (t *thread) call(ctx context.Context, st *state, params any) (any, error) {
 	return nil, Errorf(ErrorRuntime, "state '%s' has no resource", st.name)
 }
 
+// tooLarge is the error of a task result over the payload limit.
 func (t *thread) tooLarge(st *state) *Error {
 	return Errorf(ErrorDataLimitExceeded, "The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit (%d bytes).", st.name, t.e.limit)
 }
@@ -177,15 +180,17 @@ func (t *thread) lambdaInvoke(ctx context.Context, st *state, params any) (any, 
 	if err != nil {
 		return nil, lambdaError(err)
 	}
+	// The result is the Invoke API's answer as the AWS SDK for Java models it, which is what Step Functions
+	// returns: the status, the executed version, the HTTP metadata and the decoded payload.
 	reqID := newUUID(t.e.rand)
 	date := t.e.clock.Now().UTC().Format(http.TimeFormat)
 	length := strconv.Itoa(len(raw))
 	headers := map[string]any{
-		"Connection":             "keep-alive",
-		"Content-Length":         length,
-		"Content-Type":           "application/json",
-		"Date":                   date,
-		"X-Amz-Executed-Version": version,
+		"Connection":                     "keep-alive",
+		"Content-Length":                 length,
+		"Content-Type":                   "application/json",
+		"Date":                           date,
+		"X-Amz-Executed-Version":         version,
 		"x-amzn-Remapped-Content-Length": "0",
 		"x-amzn-RequestId":               reqID,
 	}
@@ -205,7 +210,7 @@ func (t *thread) lambdaInvoke(ctx context.Context, st *state, params any) (any, 
 		"StatusCode":          float64(200),
 	}
 	if lim := t.e.limit; lim > 0 {
-		overhead, _ := jsonSize(res, 0)
+		overhead, _ := jsonSize(res, 0, nil)
 		if overhead-4+len(raw) > lim {
 			return nil, t.tooLarge(st)
 		}
