@@ -9,7 +9,7 @@ BENCH_COUNT ?= 6
 
 ## test: install what the tests need, lint, and run every test (the README's test command)
 test: tools lint
-	SDP_REQUIRE_AWSCLI=1 SDP_REQUIRE_NPM_TOOLS=1 $(GO) test $(TEST_FLAGS) ./...
+	SDP_REQUIRE_AWSCLI=1 SDP_REQUIRE_NPM_TOOLS=1 SDP_REQUIRE_EMULATORS=1 $(GO) test $(TEST_FLAGS) ./...
 
 ## tools: Go modules, the pinned npm test tools (tools/npm) and the AWS CLI v2 (a real client of the local Lambda Invoke API)
 tools:
