@@ -204,26 +204,9 @@ func (c *executionsReplayCmd) Run(g *globals) error {
 
 // postAPI POSTs to a path of the local API and decodes the execution record it answers.
 func postAPI(g *globals, path string) (*history.Record, error) {
-	u := strings.TrimSuffix(g.EndpointURL, "/") + path
-	req, err := http.NewRequestWithContext(g.ctx, http.MethodPost, u, nil)
+	body, err := callAPI(g, http.MethodPost, path, 5*time.Minute)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach the API at %s: %w (is `sdp up` running? set --endpoint-url)", g.EndpointURL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading the answer of %s: %w", u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Message string }
-		if json.Unmarshal(body, &e) == nil && e.Message != "" {
-			return nil, fmt.Errorf("%s: %s", resp.Status, e.Message)
-		}
-		return nil, fmt.Errorf("%s answered %s", u, resp.Status)
 	}
 	var rec history.Record
 	if err := json.Unmarshal(body, &rec); err != nil {

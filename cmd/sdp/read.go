@@ -133,14 +133,20 @@ func (c *statusCmd) Run(g *globals) error {
 // readAPI GETs a path of the read API and returns the body of a 200 answer; any other answer is an error
 // that carries the API's message.
 func readAPI(g *globals, path string) ([]byte, error) {
+	return callAPI(g, http.MethodGet, path, 30*time.Second)
+}
+
+// callAPI sends a request without a body to a path of the local stack's API and returns the body of a 200
+// answer; any other answer is an error that carries the API's message.
+func callAPI(g *globals, method, path string, timeout time.Duration) ([]byte, error) {
 	u := strings.TrimSuffix(g.EndpointURL, "/") + path
-	req, err := http.NewRequestWithContext(g.ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(g.ctx, method, u, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the read API at %s: %w (is `sdp up` running? set --endpoint-url)", g.EndpointURL, err)
+		return nil, fmt.Errorf("cannot reach the API at %s: %w (is `sdp up` running? set --endpoint-url)", g.EndpointURL, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
