@@ -86,7 +86,7 @@ func (t *thread) mapState(ctx context.Context, st *state, sc dataflow.Scope, eff
 		}
 		items = v
 	}
-	list, ok := items.([]any)
+	list, ok := dataflow.Resolve(items).([]any)
 	if !ok {
 		return nil, Errorf(ErrorRuntime, "The items of Map state '%s' are not an array.", st.name)
 	}
@@ -230,7 +230,7 @@ func (t *thread) tolerance(st *state, sc dataflow.Scope) (tolerance, error) {
 		if err != nil {
 			return tl, asError(err)
 		}
-		f, ok := v.(float64)
+		f, ok := dataflow.Scalar(v).(float64)
 		if !ok || f < 0 || f > 100 {
 			return tl, Errorf(ErrorRuntime, "The ToleratedFailurePercentagePath of state '%s' does not reference a number from 0 to 100: %v", st.name, v)
 		}
@@ -245,7 +245,7 @@ func intAt(p *dataflow.Path, sc dataflow.Scope, stateName, field string, hi int)
 	if err != nil {
 		return 0, asError(err)
 	}
-	f, ok := v.(float64)
+	f, ok := dataflow.Scalar(v).(float64)
 	if !ok || f < 0 || f > float64(hi) || f != math.Trunc(f) {
 		return 0, Errorf(ErrorRuntime, "The %s of state '%s' does not reference a non-negative integer: %v", field, stateName, v)
 	}

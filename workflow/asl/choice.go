@@ -336,6 +336,8 @@ func (r *rule) eval(s dataflow.Scope) (bool, error) {
 	if !found {
 		return false, invalidPath(r.variable)
 	}
+	// Comparisons and type tests are of scalars: a raw scalar is decoded, a raw object or array is not.
+	v = dataflow.Scalar(v)
 	if r.operator.class == classTest {
 		return r.test(v) == r.boolean, nil
 	}
@@ -348,7 +350,7 @@ func (r *rule) eval(s dataflow.Scope) (bool, error) {
 		if !found {
 			return false, invalidPath(r.valuePath)
 		}
-		return compareValues(r.operator, v, w), nil
+		return compareValues(r.operator, v, dataflow.Scalar(w)), nil
 	}
 	switch r.operator.class {
 	case classString:

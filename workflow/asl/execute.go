@@ -82,8 +82,13 @@ func (m *Machine) Execute(ctx context.Context, input []byte, opts ...ExecOption)
 	if lim := m.opts.payloadLimit; lim > 0 && len(input) > lim {
 		return nil, fmt.Errorf("%w: the input has %d bytes, over the limit of %d", ErrInvalidInput, len(input), lim)
 	}
+	// The input is kept raw (see dataflow.Raw), from a copy the caller cannot change; the rare text the raw form
+	// does not take is decoded at once.
+	inCopy := append(json.RawMessage(nil), input...)
 	var in any
-	if err := json.Unmarshal(input, &in); err != nil {
+	if r, ok := dataflow.NewRaw(inCopy); ok {
+		in = r
+	} else if err := json.Unmarshal(input, &in); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidInput, err)
 	}
 	e := &execution{
@@ -112,7 +117,7 @@ func (m *Machine) Execute(ctx context.Context, input []byte, opts ...ExecOption)
 	}
 	// The Execution and StateMachine members of $$ are the same for every state: built once, shared read-only.
 	e.ctxMachine = map[string]any{"Id": m.opts.arn, "Name": m.name}
-	res := &Result{ExecutionARN: e.arn, Name: e.name, Input: append(json.RawMessage(nil), input...), StartDate: e.start}
+	res := &Result{ExecutionARN: e.arn, Name: e.name, Input: inCopy, StartDate: e.start}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(context.Canceled)
@@ -447,13 +452,13 @@ func (t *thread) wait(ctx context.Context, st *state, sc dataflow.Scope) (any, e
 			return nil, asError(err)
 		}
 		if st.wait == waitSecondsPath {
-			f, ok := v.(float64)
+			f, ok := dataflow.Scalar(v).(float64)
 			if !ok || f < 0 || f != math.Trunc(f) || f > maxSeconds {
 				return nil, Errorf(ErrorRuntime, "The SecondsPath parameter of state '%s' does not reference a valid non-negative integer: %v", st.name, v)
 			}
 			d = time.Duration(f) * time.Second
 		} else {
-			s, ok := v.(string)
+			s, ok := dataflow.Scalar(v).(string)
 			ts, perr := parseTimestamp(s)
 			if !ok || perr != nil {
 				return nil, Errorf(ErrorRuntime, "The TimestampPath parameter of state '%s' does not reference a valid ISO-8601 timestamp: %v", st.name, v)
@@ -484,7 +489,7 @@ func (t *thread) fail(st *state, sc dataflow.Scope) error {
 		if err != nil {
 			return "", asError(err)
 		}
-		s, ok := v.(string)
+		s, ok := dataflow.Scalar(v).(string)
 		if !ok {
 			return "", Errorf(ErrorRuntime, "The %s of state '%s' does not reference a string: %v", field, st.name, v)
 		}

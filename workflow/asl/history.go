@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"unsafe"
+
+	"github.com/serverless-data-platform/sdp/workflow/asl/internal/dataflow"
 )
 
 // History event types, as Step Functions names them.
@@ -72,6 +74,8 @@ func (t *thread) eventData(v any) json.RawMessage {
 		key = sizeKey{reflect.ValueOf(x).UnsafePointer(), -1}
 	case []any:
 		key = sizeKey{unsafe.Pointer(unsafe.SliceData(x)), len(x)}
+	case *dataflow.Raw:
+		key = sizeKey{unsafe.Pointer(x), -2}
 	}
 	if key.p != nil && key == t.lastKey {
 		return t.lastData

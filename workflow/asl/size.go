@@ -8,12 +8,15 @@ import (
 	"unsafe"
 
 	json "github.com/segmentio/encoding/json"
+
+	"github.com/serverless-data-platform/sdp/workflow/asl/internal/dataflow"
 )
 
 // jsonSize returns the number of bytes of v encoded as compact JSON (without HTML escaping), as Step Functions
 // measures state data, without encoding it. It stops counting once the size is over limit (when limit > 0)
-// and then returns a size over limit. ok is false when v holds a value that is not decoded JSON
-// (map[string]any, []any, string, float64, bool, nil); its size is then unknown.
+// and then returns a size over limit. ok is false when v holds a value that is not state data
+// (map[string]any, []any, string, float64, bool, nil, *dataflow.Raw); its size is then unknown. A raw value
+// counts the bytes of its text.
 //
 // cache, when not nil, keeps the sizes of the large arrays, objects and strings measured, keyed by their
 // memory: state data is never modified, and a state's output mostly shares its parts with its input, so each
@@ -78,6 +81,8 @@ func (s *sizer) value(v any) {
 		s.n += stringSize(x)
 	case float64:
 		s.n += floatSize(x)
+	case *dataflow.Raw:
+		s.n += x.Len() // raw data is written as it is
 	case map[string]any:
 		if s.cache != nil && len(x) >= cacheMinLen {
 			s.cached(sizeKey{reflect.ValueOf(x).UnsafePointer(), -1}, func() { s.object(x) })
@@ -207,7 +212,8 @@ func normalize(v any) (any, error) {
 	return out, nil
 }
 
-// marshal encodes decoded JSON compactly, with sorted object keys and without HTML escaping.
+// marshal encodes state data compactly, with sorted object keys and without HTML escaping; raw values are
+// written as they are.
 func marshal(v any) ([]byte, error) {
-	return json.Append(nil, v, json.SortMapKeys)
+	return dataflow.AppendJSON(nil, v)
 }

@@ -36,7 +36,7 @@ func (t *thread) task(ctx context.Context, st *state, sc dataflow.Scope, eff, pa
 		if err != nil {
 			return nil, asError(err)
 		}
-		f, ok := v.(float64)
+		f, ok := dataflow.Scalar(v).(float64)
 		if !ok || f < 1 || f > maxSeconds || f != math.Trunc(f) {
 			return nil, Errorf(ErrorRuntime, "The TimeoutSecondsPath of state '%s' does not reference a positive integer: %v", st.name, v)
 		}
@@ -108,7 +108,8 @@ func (t *thread) invoke(ctx context.Context, st *state, params any, timeout time
 func (t *thread) call(ctx context.Context, st *state, params any) (any, error) {
 	switch st.resKind {
 	case resourceHandler:
-		v, err := st.handler.Invoke(ctx, params)
+		// Handlers are given decoded JSON: the raw parts of the parameters are decoded whole.
+		v, err := st.handler.Invoke(ctx, dataflow.ResolveAll(params))
 		if err != nil {
 			return nil, taskError(err, ErrorTaskFailed)
 		}
@@ -124,7 +125,7 @@ func (t *thread) call(ctx context.Context, st *state, params any) (any, error) {
 		}
 		return v, nil
 	case resourceLambdaARN:
-		payload, err := json.Append(nil, params, 0)
+		payload, err := marshal(params)
 		if err != nil {
 			return nil, Errorf(ErrorRuntime, "the input of the task of state '%s' cannot be encoded: %v", st.name, err)
 		}
@@ -150,14 +151,14 @@ func (t *thread) tooLarge(st *state) *Error {
 // lambdaInvoke runs arn:aws:states:::lambda:invoke: its parameters name the function and hold the payload; its
 // result wraps the function's payload as the Lambda Invoke API answers.
 func (t *thread) lambdaInvoke(ctx context.Context, st *state, params any) (any, error) {
-	p, _ := params.(map[string]any)
-	fn, ok := p["FunctionName"].(string)
+	p, _ := dataflow.Resolve(params).(map[string]any)
+	fn, ok := dataflow.Scalar(p["FunctionName"]).(string)
 	if !ok || fn == "" {
 		return nil, Errorf(ErrorRuntime, "The FunctionName parameter of state '%s' must be a non-empty string.", st.name)
 	}
 	version := "$LATEST"
 	if q, ok := p["Qualifier"]; ok {
-		qs, ok := q.(string)
+		qs, ok := dataflow.Scalar(q).(string)
 		if !ok || qs == "" {
 			return nil, Errorf(ErrorRuntime, "The Qualifier parameter of state '%s' must be a non-empty string.", st.name)
 		}
@@ -166,13 +167,13 @@ func (t *thread) lambdaInvoke(ctx context.Context, st *state, params any) (any, 
 			version = qs
 		}
 	}
-	if it, ok := p["InvocationType"]; ok && it != "RequestResponse" {
+	if it, ok := p["InvocationType"]; ok && dataflow.Scalar(it) != "RequestResponse" {
 		return nil, Errorf(ErrorRuntime, "The InvocationType of state '%s' must be RequestResponse.", st.name)
 	}
 	payload := []byte("{}")
 	if v, ok := p["Payload"]; ok {
 		var err error
-		if payload, err = json.Append(nil, v, 0); err != nil {
+		if payload, err = marshal(v); err != nil {
 			return nil, Errorf(ErrorRuntime, "the payload of state '%s' cannot be encoded: %v", st.name, err)
 		}
 	}
@@ -219,10 +220,15 @@ func (t *thread) lambdaInvoke(ctx context.Context, st *state, params any) (any, 
 	return res, nil
 }
 
-// decodePayload decodes a function's result: JSON, else the bytes as a string.
+// decodePayload decodes a function's result: JSON, else the bytes as a string. JSON is kept raw (see
+// dataflow.Raw): only what the states look into is decoded, and what they pass on is sent as it came. Text the
+// raw form does not take (invalid UTF-8, numbers out of range) is decoded at once, as the decoder does it.
 func decodePayload(raw []byte) any {
 	if len(raw) == 0 {
 		return nil
+	}
+	if r, ok := dataflow.NewRaw(raw); ok {
+		return r
 	}
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {

@@ -293,13 +293,15 @@ func (c *Call) Eval(s Scope) (any, error) {
 					"The function '%s' had the following error: The JsonPath argument for the field '%s' could not be found in the input '%s'",
 					c.src, a.src, jsonForMessage(root))}
 			}
-			args = append(args, v)
+			// Raw scalars are decoded for the type checks; raw arrays and objects are left to the function,
+			// which decodes what it needs.
+			args = append(args, Scalar(v))
 		case argCall:
 			v, err := a.call.Eval(s)
 			if err != nil {
 				return nil, err
 			}
-			args = append(args, v)
+			args = append(args, Scalar(v))
 		}
 	}
 	return c.fn.eval(c, args, s)

@@ -2,9 +2,11 @@
 // queries over the state input, the context object ($$) and variables, payload templates (Parameters,
 // ResultSelector, ItemSelector, Assign), the intrinsic functions, and placing a result at a ResultPath.
 //
-// Values are decoded JSON as encoding/json decodes into any: map[string]any, []any, string, float64, bool
-// and nil. Values passed in are never modified; results may share unmodified parts with the inputs, so
-// callers must treat every value they get back as read-only too.
+// Values are decoded JSON as encoding/json decodes into any (map[string]any, []any, string, float64, bool
+// and nil) and, anywhere among them, raw JSON text (*Raw) that is decoded one level at a time as paths,
+// comparisons, intrinsics and Set look into it, and encoded as it is (AppendJSON). Values passed in are never
+// modified; results may share unmodified parts with the inputs, so callers must treat every value they get
+// back as read-only too.
 //
 // Everything is compiled once (ParsePath, ParseReferencePath, ParseTemplate, ParseCall) and the compiled
 // forms are immutable and safe for concurrent use; evaluation does no parsing.

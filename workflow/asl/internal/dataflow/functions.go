@@ -52,9 +52,15 @@ func (t paramType) accepts(v any) bool {
 		_, ok := v.(float64)
 		return ok
 	case tArray:
+		if r, ok := v.(*Raw); ok {
+			return r.kindByte() == '['
+		}
 		_, ok := v.([]any)
 		return ok
 	case tObject:
+		if r, ok := v.(*Raw); ok {
+			return r.kindByte() == '{'
+		}
 		_, ok := v.(map[string]any)
 		return ok
 	case tBool:
@@ -258,7 +264,7 @@ func checkArrayPartition(c *Call) error {
 // applyArrayPartition is States.ArrayPartition(array, size): array cut into chunks of size items, the last
 // chunk holding what remains.
 func applyArrayPartition(c *Call, args []any, _ Scope) (any, error) {
-	arr := args[0].([]any)
+	arr := Resolve(args[0]).([]any)
 	size, ok := toInt(args[1].(float64))
 	if !ok || size < 1 {
 		return nil, c.failf("The chunk size must be a positive integer, but was %s", formatNumber(args[1].(float64)))
@@ -277,7 +283,7 @@ func applyArrayPartition(c *Call, args []any, _ Scope) (any, error) {
 
 // applyArrayContains is States.ArrayContains(array, value): whether an element of array equals value.
 func applyArrayContains(_ *Call, args []any, _ Scope) (any, error) {
-	for _, v := range args[0].([]any) {
+	for _, v := range Resolve(args[0]).([]any) {
 		if equalJSON(v, args[1]) {
 			return true, nil
 		}
@@ -357,7 +363,7 @@ func checkArrayGetItem(c *Call) error {
 
 // applyArrayGetItem is States.ArrayGetItem(array, index): the element at index, counted from zero.
 func applyArrayGetItem(c *Call, args []any, _ Scope) (any, error) {
-	arr := args[0].([]any)
+	arr := Resolve(args[0]).([]any)
 	i, ok := toInt(args[1].(float64))
 	if !ok || i < 0 || i >= int64(len(arr)) {
 		return nil, c.failf("The index %s is out of bounds for an array of %d items", formatNumber(args[1].(float64)), len(arr))
@@ -367,12 +373,15 @@ func applyArrayGetItem(c *Call, args []any, _ Scope) (any, error) {
 
 // applyArrayLength is States.ArrayLength(array): the number of elements.
 func applyArrayLength(_ *Call, args []any, _ Scope) (any, error) {
+	if r, ok := args[0].(*Raw); ok {
+		return float64(r.arrayLen()), nil // counted in the text, without decoding the elements
+	}
 	return float64(len(args[0].([]any))), nil
 }
 
 // applyArrayUnique is States.ArrayUnique(array): the elements without repeats, each at its first position.
 func applyArrayUnique(c *Call, args []any, _ Scope) (any, error) {
-	arr := args[0].([]any)
+	arr := Resolve(args[0]).([]any)
 	seen := make(map[string]struct{}, len(arr))
 	out := make([]any, 0, len(arr))
 	for _, v := range arr {
@@ -391,7 +400,7 @@ func applyArrayUnique(c *Call, args []any, _ Scope) (any, error) {
 
 // uniqueKey is a string equal for equal JSON values and different otherwise.
 func uniqueKey(v any) (string, error) {
-	switch v := v.(type) {
+	switch v := Resolve(v).(type) {
 	case string:
 		return "s" + v, nil
 	case float64:
@@ -513,7 +522,7 @@ func applyJSONMerge(c *Call, args []any, _ Scope) (any, error) {
 	if args[2].(bool) {
 		return nil, c.failf("Only shallow merging is supported: the third argument must be false")
 	}
-	a, b := args[0].(map[string]any), args[1].(map[string]any)
+	a, b := Resolve(args[0]).(map[string]any), Resolve(args[1]).(map[string]any)
 	out := make(map[string]any, len(a)+len(b))
 	for k, v := range a {
 		out[k] = v

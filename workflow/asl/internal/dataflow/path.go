@@ -42,6 +42,8 @@ type Path struct {
 	steps    []step
 	query    *spec.PathQuery
 	definite bool
+	// filter is set when an indefinite query has a filter selector.
+	filter bool
 	// length is set by a trailing .length().
 	length bool
 }
@@ -69,8 +71,21 @@ func ParsePath(s string) (*Path, error) {
 		p.steps = stepsOf(q)
 	} else {
 		p.query = q
+		p.filter = hasFilter(q)
 	}
 	return p, nil
+}
+
+// hasFilter reports whether q has a filter selector.
+func hasFilter(q *spec.PathQuery) bool {
+	for _, seg := range q.Segments() {
+		for _, sel := range seg.Selectors() {
+			if _, ok := sel.(*spec.FilterSelector); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ParseReferencePath compiles a reference path, the form of ResultPath: "$" or a definite path over the input
@@ -306,7 +321,9 @@ func (p *Path) rootValue(s Scope) (any, bool) {
 // Select evaluates p. A definite path returns the single value it selects, or (nil, false, nil) when it selects
 // nothing; an indefinite path always returns ([]any of all matches in order — possibly empty, true, nil).
 // The members of an object are visited in the order of their names, since a decoded object keeps no member
-// order; array elements are visited in order. The error is reserved for future use and is always nil today.
+// order; array elements are visited in order. A definite path into raw data decodes only the objects along
+// it (an index into a raw array scans its text); an indefinite one decodes the containers it visits, and the
+// whole root when it has a filter. Selected values may be raw. The error is reserved for future use and is always nil today.
 func (p *Path) Select(s Scope) (v any, found bool, err error) {
 	root, ok := p.rootValue(s)
 	if p.definite {
@@ -321,6 +338,10 @@ func (p *Path) Select(s Scope) (v any, found bool, err error) {
 	}
 	matches := []any{}
 	if ok {
+		if p.filter {
+			// Filters are evaluated by the JSONPath library on decoded JSON: the whole root is decoded.
+			root = ResolveAll(root)
+		}
 		matches = selectSegments(matches, root, root, p.query.Segments())
 	}
 	if p.length {
@@ -332,6 +353,18 @@ func (p *Path) Select(s Scope) (v any, found bool, err error) {
 // walk follows steps from v.
 func walk(v any, steps []step) (any, bool) {
 	for _, st := range steps {
+		if r, ok := v.(*Raw); ok {
+			// Into raw data: only the containers along the path are decoded.
+			if st.isIndex {
+				v, ok = r.index(st.index)
+			} else {
+				v, ok = r.member(st.name)
+			}
+			if !ok {
+				return nil, false
+			}
+			continue
+		}
 		if st.isIndex {
 			arr, ok := v.([]any)
 			if !ok {
@@ -360,7 +393,10 @@ func walk(v any, steps []step) (any, bool) {
 
 // lengthOf is Jayway's length(): the size of an array or object, or the number of characters of a string.
 func lengthOf(v any) (any, bool) {
-	switch v := v.(type) {
+	if r, ok := v.(*Raw); ok && r.kindByte() == '[' {
+		return float64(r.arrayLen()), true
+	}
+	switch v := Resolve(v).(type) {
 	case []any:
 		return float64(len(v)), true
 	case map[string]any:
@@ -407,7 +443,7 @@ func selectSegments(dst []any, v, root any, segs []*spec.Segment) []any {
 // selectDescendants applies sels to v and to every value nested in it, then rest to each match.
 func selectDescendants(dst []any, v, root any, sels []spec.Selector, rest []*spec.Segment) []any {
 	dst = selectChildren(dst, v, root, sels, rest)
-	switch v := v.(type) {
+	switch v := Resolve(v).(type) {
 	case []any:
 		for _, c := range v {
 			dst = selectDescendants(dst, c, root, sels, rest)
@@ -422,6 +458,7 @@ func selectDescendants(dst []any, v, root any, sels []spec.Selector, rest []*spe
 
 // selectChildren applies the selectors of one segment to v, then rest to each match.
 func selectChildren(dst []any, v, root any, sels []spec.Selector, rest []*spec.Segment) []any {
+	v = Resolve(v)
 	for _, sel := range sels {
 		switch sel := sel.(type) {
 		case spec.Name:

@@ -7,7 +7,8 @@ import (
 
 // Set returns doc with v placed at reference path p, as ResultPath does: "$" replaces doc with v; other paths
 // copy doc along the path (never mutating it), creating objects for missing names. Only the objects and arrays
-// on the path are copied; everything else is shared with doc.
+// on the path are copied (raw ones decoded one level: their members stay raw); everything else is shared with
+// doc.
 //
 // Placing a name into a value that is not an object (null included), or an index into a value that is not an
 // array or out of its range, is a States.ResultPathMatchFailure *Error. p must come from ParseReferencePath
@@ -33,6 +34,8 @@ func setAt(node any, present bool, steps []step, v any) (any, bool) {
 		return v, true
 	}
 	st := steps[0]
+	// A raw object or array on the path is decoded one level and copied like a decoded one.
+	node = Resolve(node)
 	if st.isIndex {
 		arr, ok := node.([]any)
 		if !ok {
