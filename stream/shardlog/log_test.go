@@ -248,11 +248,12 @@ func TestPutRecordsValidation(t *testing.T) {
 		{"empty key", append(records("k", 3), event.Record{Data: []byte("x")}), "record 3: empty partition key"},
 		{"key too long", []event.Record{{PartitionKey: "k"}, {PartitionKey: strings.Repeat("a", 257)}}, "record 1: partition key longer"},
 		{"longest key in multibyte characters", []event.Record{{PartitionKey: strings.Repeat("é", 256), Data: []byte("x")}}, ""},
-		{"data too large", []event.Record{{PartitionKey: "k", Data: make([]byte, event.MaxRecordBytes+1)}}, "record 0: 1048577 bytes"},
-		{"largest data", []event.Record{{PartitionKey: "k", Data: big}}, ""},
+		{"data too large", []event.Record{{PartitionKey: "k", Data: make([]byte, event.MaxRecordBytes+1)}}, "record 0: 1048578 bytes"},
+		{"data and key too large", []event.Record{{PartitionKey: "k", Data: big}}, "record 0: 1048577 bytes of data and partition key"},
+		{"largest data", []event.Record{{PartitionKey: "k", Data: big[1:]}}, ""},
 		{"call too large", []event.Record{
-			{PartitionKey: "a", Data: big}, {PartitionKey: "b", Data: big}, {PartitionKey: "c", Data: big},
-			{PartitionKey: "d", Data: big}, {PartitionKey: "e", Data: big},
+			{PartitionKey: "a", Data: big[1:]}, {PartitionKey: "b", Data: big[1:]}, {PartitionKey: "c", Data: big[1:]},
+			{PartitionKey: "d", Data: big[1:]}, {PartitionKey: "e", Data: big[1:]}, {PartitionKey: "f", Data: []byte("x")},
 		}, "bytes of data and partition keys"},
 	}
 	for _, tt := range tests {

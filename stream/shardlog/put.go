@@ -19,7 +19,8 @@ import (
 //
 // As Kinesis rejects such a call whole, it fails with an error wrapping ErrInvalidArgument, naming the first
 // bad record's index, when recs is empty or holds more than event.MaxRecordsPerPut records, when a partition key is
-// empty or longer than event.MaxPartitionKeyLength characters, when a record's data exceeds event.MaxRecordBytes bytes, or
+// empty or longer than event.MaxPartitionKeyLength characters, when a record's data and partition key exceed
+// event.MaxRecordBytes bytes, or
 // when the call's data and keys exceed event.MaxPutBytes bytes.
 func (l *Log) PutRecords(ctx context.Context, recs []event.Record) ([]event.PutResult, error) {
 	if err := ctx.Err(); err != nil {
@@ -154,8 +155,9 @@ func validateRecords(recs []event.Record) (int, error) {
 		if len(r.PartitionKey) > event.MaxPartitionKeyLength && utf8.RuneCountInString(r.PartitionKey) > event.MaxPartitionKeyLength {
 			return 0, fmt.Errorf("%w: record %d: partition key longer than %d characters", ErrInvalidArgument, i, event.MaxPartitionKeyLength)
 		}
-		if len(r.Data) > event.MaxRecordBytes {
-			return 0, fmt.Errorf("%w: record %d: %d bytes of data, at most %d are allowed", ErrInvalidArgument, i, len(r.Data), event.MaxRecordBytes)
+		// Kinesis counts the partition key with the data against the record limit.
+		if n := len(r.PartitionKey) + len(r.Data); n > event.MaxRecordBytes {
+			return 0, fmt.Errorf("%w: record %d: %d bytes of data and partition key, at most %d are allowed", ErrInvalidArgument, i, n, event.MaxRecordBytes)
 		}
 		size += len(r.PartitionKey) + len(r.Data)
 	}
