@@ -72,9 +72,10 @@ func (s *Stat) add(v float64) {
 
 // Store keeps the aggregates. Implementations are safe for concurrent use.
 type Store interface {
-	// Apply counts the facts not applied before, atomically with recording that they were applied, and returns
-	// how many it counted. On error nothing was counted, and the call may be retried as it is. It does not
-	// retry by itself.
+	// Apply counts the facts not applied before, each atomically with recording that it was applied, and
+	// returns how many it counted. On error some facts may have been counted (a store that cannot commit the
+	// whole call at once, such as DynamoDB with its 100-action transactions, reports how many it committed);
+	// the call may be retried as it is, and a retry counts only the rest. It does not retry by itself.
 	Apply(ctx context.Context, facts []event.Fact) (applied int, err error)
 	// Query returns the windows q selects, ordered by start, then type, then source.
 	Query(ctx context.Context, q Query) ([]Window, error)

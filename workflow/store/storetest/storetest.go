@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,15 @@ type Store interface {
 	Put(ctx context.Context, items []event.Curated) error
 	// Get returns the item with the id and whether it exists.
 	Get(ctx context.Context, id string) (event.Curated, bool, error)
+}
+
+// Lister is the optional part of a table the suite exercises when the Store has it: Count and Scan, as the
+// operators' tools use them.
+type Lister interface {
+	// Count returns the number of items in the table.
+	Count(ctx context.Context) (int, error)
+	// Scan calls fn with each item (in an order the adapter chooses) until fn returns false.
+	Scan(ctx context.Context, fn func(event.Curated) bool) error
 }
 
 // Run runs the contract suite. newStore must return an empty table for each call; each case runs as its own
@@ -40,6 +50,11 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"BatchOf100", testBatchOf100},
 		{"LargeItemWithinLimit", testLargeItem},
 		{"OversizeItem", testOversizeItem},
+		{"DataShapes", testDataShapes},
+		{"RefusedPutWritesNothing", testRefusedPut},
+		{"ConcurrentPutsOfOneID", testConcurrentPuts},
+		{"CancelledContext", testCancelled},
+		{"CountAndScan", testCountAndScan},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -239,5 +254,173 @@ func testOversizeItem(t *testing.T, s Store) {
 	}
 	if _, ok, err := s.Get(ctx, big.ID); ok || err != nil {
 		t.Errorf("oversize item: Get = ok %v, err %v; want it absent", ok, err)
+	}
+}
+
+// testDataShapes: the event's data reads back as the same JSON value whatever its shape: empty containers,
+// scalars, nulls, numbers with more digits than a float64 or beyond DynamoDB's number range, unicode.
+func testDataShapes(t *testing.T, s Store) {
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		data string
+	}{
+		{"empty object", `{}`},
+		{"empty array", `[]`},
+		{"array of scalars", `[1,"two",true,null,{"x":[]}]`},
+		{"string", `"just text"`},
+		{"number", `42.5`},
+		{"null members", `{"a":null,"b":{"c":null}}`},
+		{"long integer", `{"n":12345678901234567890123456789}`},
+		{"beyond DynamoDB numbers", `{"big":1e200,"tiny":1e-200}`},
+		{"unicode", `{"name":"Grüße, 世界 🌍","k\u00e9y":"\u0000"}`},
+	}
+	items := make([]event.Curated, len(cases))
+	for i, c := range cases {
+		items[i] = Item(fmt.Sprintf("evt-shape-%d", i))
+		items[i].Data = json.RawMessage(c.data)
+	}
+	if err := s.Put(ctx, items); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if d := Equal(get(t, s, items[i].ID), items[i]); d != "" {
+				t.Errorf("data %s: %s", c.data, d)
+			}
+		})
+	}
+}
+
+// testRefusedPut: a Put with an item the table can never take (no id, too large) fails with a permanent
+// *store.ItemError naming its index, and writes none of the call's items.
+func testRefusedPut(t *testing.T, s Store) {
+	ctx := context.Background()
+	big := Item("evt-big")
+	big.Data = blob(store.MaxItemBytes)
+	cases := []struct {
+		name    string
+		items   []event.Curated
+		wantErr error
+		index   int
+	}{
+		{"no id", []event.Curated{Item("evt-a1"), {Type: "t"}, Item("evt-a2")}, store.ErrNoID, 1},
+		{"too large", []event.Curated{Item("evt-b1"), Item("evt-b2"), big}, store.ErrItemTooLarge, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := s.Put(ctx, c.items)
+			var ie *store.ItemError
+			if !errors.Is(err, c.wantErr) || !errors.As(err, &ie) || ie.Index != c.index || !ie.Permanent() {
+				t.Fatalf("Put = %v; want a permanent *store.ItemError at index %d wrapping %v", err, c.index, c.wantErr)
+			}
+			for _, it := range c.items {
+				if it.ID == "" {
+					continue
+				}
+				if _, ok, err := s.Get(ctx, it.ID); ok || err != nil {
+					t.Errorf("refused Put: Get(%q) = ok %v, err %v; want it absent", it.ID, ok, err)
+				}
+			}
+		})
+	}
+}
+
+// testConcurrentPuts: writers racing on the same ids (a replay beside the original) leave exactly one of
+// the written items for each id, whole, never a mix of two.
+func testConcurrentPuts(t *testing.T, s Store) {
+	ctx := context.Background()
+	const writers, ids = 4, 10
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			items := make([]event.Curated, ids)
+			for i := range items {
+				items[i] = Item(fmt.Sprintf("evt-race-%d", i))
+				items[i].Subject = fmt.Sprintf("writer-%d", w)
+				items[i].CuratedAt = items[i].CuratedAt.Add(time.Duration(w) * time.Minute)
+			}
+			errs[w] = s.Put(ctx, items)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent Put: %v", err)
+	}
+	for i := range ids {
+		got := get(t, s, fmt.Sprintf("evt-race-%d", i))
+		var w int
+		if _, err := fmt.Sscanf(got.Subject, "writer-%d", &w); err != nil {
+			t.Fatalf("item %q: subject %q is not one a writer wrote", got.ID, got.Subject)
+		}
+		want := Item(got.ID)
+		want.Subject = got.Subject
+		want.CuratedAt = want.CuratedAt.Add(time.Duration(w) * time.Minute)
+		if d := Equal(got, want); d != "" {
+			t.Errorf("item %q is not the one writer %d wrote: %s", got.ID, w, d)
+		}
+	}
+}
+
+// testCancelled: Put and Get with a cancelled context fail with an error wrapping context.Canceled, and the
+// Put writes nothing.
+func testCancelled(t *testing.T, s Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Put(ctx, []event.Curated{Item("evt-cancelled")}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Put with a cancelled context = %v; want context.Canceled", err)
+	}
+	if _, _, err := s.Get(ctx, "evt-cancelled"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Get with a cancelled context = %v; want context.Canceled", err)
+	}
+	if _, ok, err := s.Get(context.Background(), "evt-cancelled"); ok || err != nil {
+		t.Errorf("cancelled Put: Get = ok %v, err %v; want it absent", ok, err)
+	}
+}
+
+// testCountAndScan: when the Store is a Lister, Count counts each id once and Scan visits each item once
+// (in any order), whole, and stops when fn returns false.
+func testCountAndScan(t *testing.T, s Store) {
+	l, ok := s.(Lister)
+	if !ok {
+		t.Skip("the store has no Count and Scan")
+	}
+	ctx := context.Background()
+	if n, err := l.Count(ctx); err != nil || n != 0 {
+		t.Fatalf("Count of an empty table = %d, %v; want 0", n, err)
+	}
+	want := map[string]event.Curated{}
+	var items []event.Curated
+	for i := range 30 {
+		it := Item(fmt.Sprintf("evt-scan-%02d", i))
+		want[it.ID] = it
+		items = append(items, it)
+	}
+	items = append(items, Item("evt-scan-00"))
+	if err := s.Put(ctx, items); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if n, err := l.Count(ctx); err != nil || n != len(want) {
+		t.Fatalf("Count = %d, %v; want %d", n, err, len(want))
+	}
+	seen := map[string]bool{}
+	err := l.Scan(ctx, func(c event.Curated) bool {
+		if seen[c.ID] {
+			t.Errorf("Scan visited %q twice", c.ID)
+		}
+		seen[c.ID] = true
+		if d := Equal(c, want[c.ID]); d != "" {
+			t.Errorf("Scan item %q: %s", c.ID, d)
+		}
+		return true
+	})
+	if err != nil || len(seen) != len(want) {
+		t.Fatalf("Scan = %d items, %v; want %d", len(seen), err, len(want))
+	}
+	visits := 0
+	err = l.Scan(ctx, func(event.Curated) bool { visits++; return visits < 5 })
+	if err != nil || visits != 5 {
+		t.Fatalf("Scan stopping after 5 = %d visits, %v; want 5", visits, err)
 	}
 }
