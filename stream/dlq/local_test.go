@@ -82,10 +82,10 @@ func TestLocal(t *testing.T) {
 		wantIDs []string
 	}{
 		{"oldest first", nil, sent},
-		{"delete the middle", func() error { return q.Delete(ctx, sent[2]) }, []string{sent[0], sent[1], sent[3], sent[4]}},
-		{"delete again is no error", func() error { return q.Delete(ctx, sent[2]) }, []string{sent[0], sent[1], sent[3], sent[4]}},
-		{"delete unknown is no error", func() error { return q.Delete(ctx, "nope") }, []string{sent[0], sent[1], sent[3], sent[4]}},
-		{"delete the oldest", func() error { return q.Delete(ctx, sent[0]) }, []string{sent[1], sent[3], sent[4]}},
+		{"delete the middle", func() error { return q.DeleteID(ctx, sent[2]) }, []string{sent[0], sent[1], sent[3], sent[4]}},
+		{"delete again is no error", func() error { return q.DeleteID(ctx, sent[2]) }, []string{sent[0], sent[1], sent[3], sent[4]}},
+		{"delete unknown is no error", func() error { return q.DeleteID(ctx, "nope") }, []string{sent[0], sent[1], sent[3], sent[4]}},
+		{"delete the oldest", func() error { return q.DeleteID(ctx, sent[0]) }, []string{sent[1], sent[3], sent[4]}},
 	}
 	for _, s := range steps {
 		if s.do != nil {

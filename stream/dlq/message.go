@@ -16,16 +16,32 @@ type Message struct {
 	Body []byte
 	// SentAt is when the queue took the message.
 	SentAt time.Time
+	// Attributes are the message's attributes (SQS String attributes), nil when it has none.
+	Attributes map[string]string
+	// ReceiptHandle identifies this receive of the message, for Delete and ChangeVisibility; it is set by
+	// Receive only.
+	ReceiptHandle string
+	// ReceiveCount is how many times the message was received (SQS's ApproximateReceiveCount), this
+	// receive included.
+	ReceiveCount int
+	// FirstReceivedAt is when the message was first received (SQS's ApproximateFirstReceiveTimestamp), zero
+	// when it never was.
+	FirstReceivedAt time.Time
 }
 
 // messageJSON is the JSON form of a Message.
 type messageJSON struct {
-	ID     string          `json:"id"`
-	SentAt time.Time       `json:"sentAt"`
-	Body   json.RawMessage `json:"body"`
+	ID              string            `json:"id"`
+	SentAt          time.Time         `json:"sentAt"`
+	Body            json.RawMessage   `json:"body"`
+	Attributes      map[string]string `json:"attributes,omitempty"`
+	ReceiptHandle   string            `json:"receiptHandle,omitempty"`
+	ReceiveCount    int               `json:"receiveCount,omitempty"`
+	FirstReceivedAt time.Time         `json:"firstReceivedAt,omitzero"`
 }
 
-// MarshalJSON encodes m as {"id", "sentAt", "body"}. A body that is a JSON object or array (as an OnFailure
+// MarshalJSON encodes m as {"id", "sentAt", "body"}, followed by "attributes", "receiptHandle",
+// "receiveCount" and "firstReceivedAt" when they are set. A body that is a JSON object or array (as an OnFailure
 // record is) is embedded as JSON, in compact form; any other body is a JSON string.
 func (m Message) MarshalJSON() ([]byte, error) {
 	body := json.RawMessage(m.Body)
@@ -36,7 +52,8 @@ func (m Message) MarshalJSON() ([]byte, error) {
 		}
 		body = s
 	}
-	return json.Marshal(messageJSON{ID: m.ID, SentAt: m.SentAt, Body: body})
+	return json.Marshal(messageJSON{ID: m.ID, SentAt: m.SentAt, Body: body, Attributes: m.Attributes,
+		ReceiptHandle: m.ReceiptHandle, ReceiveCount: m.ReceiveCount, FirstReceivedAt: m.FirstReceivedAt})
 }
 
 // UnmarshalJSON decodes the form MarshalJSON writes: a string body becomes its characters, an object or array
@@ -46,7 +63,8 @@ func (m *Message) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	m.ID, m.SentAt, m.Body = j.ID, j.SentAt, nil
+	*m = Message{ID: j.ID, SentAt: j.SentAt, Attributes: j.Attributes, ReceiptHandle: j.ReceiptHandle,
+		ReceiveCount: j.ReceiveCount, FirstReceivedAt: j.FirstReceivedAt}
 	raw := bytes.TrimSpace(j.Body)
 	switch {
 	case len(raw) == 0 || bytes.Equal(raw, []byte("null")):
