@@ -152,9 +152,13 @@ func (s *stack) getStatus(w http.ResponseWriter, r *http.Request) {
 	for _, st := range s.mapping.Stats() {
 		mapping = append(mapping, shardMapping{st, st.IteratorAge.Milliseconds()})
 	}
+	var streamStats any = []any{}
+	if s.stream != nil {
+		streamStats = s.stream.Stats()
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"uptimeSeconds": int(time.Since(s.started).Seconds()),
-		"stream":        s.stream.Stats(),
+		"stream":        streamStats,
 		"mapping":       mapping,
 		"curated":       curated,
 		"dlqDepth":      depth,

@@ -68,18 +68,23 @@ type stackConfig struct {
 	Reference workflow.Reference
 	// KeepExecutions bounds the execution records kept (history.DefaultKeep when 0).
 	KeepExecutions int
-	Logger         *slog.Logger
+	// AWS, when set, runs the local runtime over AWS resources (or their emulators) instead of the embedded
+	// stand-ins: the stream, the tables and the dead-letter queue.
+	AWS    *awsBackend
+	Logger *slog.Logger
 }
 
 // stack is the whole pipeline in one process.
 type stack struct {
-	cfg      stackConfig
-	log      *slog.Logger
-	db       *bolt.DB
+	cfg stackConfig
+	log *slog.Logger
+	db  *bolt.DB
+	// stream is the local log; nil with the AWS backend, whose stream is read through reader.
 	stream   *shardlog.Log
-	dlq      *dlq.Local
-	curated  *store.Local
-	agg      *analytics.Local
+	reader   esm.Reader
+	dlq      deadLetters
+	curated  curatedTable
+	agg      analytics.Store
 	ingest   *ingest.Handler
 	mapping  *esm.Mapping
 	workflow *workflow.Local
@@ -150,23 +155,52 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	if s.registry, err = event.NewRegistry(); err != nil {
 		return nil, err
 	}
-	if s.stream, err = shardlog.Open(db, shardlog.Options{
-		StreamName: streamName, Shards: shards, AdoptShards: cfg.Shards == 0,
-		Retention: time.Duration(st.StreamRetentionHours) * time.Hour,
-	}); err != nil {
-		if errors.Is(err, shardlog.ErrShardCountMismatch) {
-			return nil, fmt.Errorf("%w: a data directory keeps the shard count it was created with; omit --shards or choose a new --data-dir", err)
+	var (
+		producer    ingest.Producer
+		checkpoints esm.Checkpoints
+		executor    consumer.Workflow
+		streamARN   = fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", cfg.Region, localAccount, streamName)
+	)
+	if cfg.AWS == nil {
+		if s.stream, err = shardlog.Open(db, shardlog.Options{
+			StreamName: streamName, Shards: shards, AdoptShards: cfg.Shards == 0,
+			Retention: time.Duration(st.StreamRetentionHours) * time.Hour,
+		}); err != nil {
+			if errors.Is(err, shardlog.ErrShardCountMismatch) {
+				return nil, fmt.Errorf("%w: a data directory keeps the shard count it was created with; omit --shards or choose a new --data-dir", err)
+			}
+			return nil, fmt.Errorf("stream: %w", err)
 		}
-		return nil, fmt.Errorf("stream: %w", err)
-	}
-	if s.dlq, err = dlq.OpenLocal(db, queueName); err != nil {
-		return nil, fmt.Errorf("dead-letter queue: %w", err)
-	}
-	if s.curated, err = store.OpenLocal(db); err != nil {
-		return nil, fmt.Errorf("curated table: %w", err)
-	}
-	if s.agg, err = analytics.OpenLocal(db); err != nil {
-		return nil, fmt.Errorf("aggregates: %w", err)
+		queue, err := dlq.OpenLocal(db, queueName)
+		if err != nil {
+			return nil, fmt.Errorf("dead-letter queue: %w", err)
+		}
+		curated, err := store.OpenLocal(db)
+		if err != nil {
+			return nil, fmt.Errorf("curated table: %w", err)
+		}
+		agg, err := analytics.OpenLocal(db)
+		if err != nil {
+			return nil, fmt.Errorf("aggregates: %w", err)
+		}
+		s.dlq, s.curated, s.agg, s.reader = queue, curated, agg, s.stream
+		producer, checkpoints = s.stream, esm.NewBoltCheckpoints(db, queue)
+	} else {
+		// The AWS resources are checked (and made, with --create) before anything runs.
+		octx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if cfg.AWS.Shards == 0 {
+			cfg.AWS.Shards = shards
+		}
+		as, err := cfg.AWS.open(octx)
+		if err != nil {
+			return nil, err
+		}
+		s.dlq, s.curated, s.agg, s.reader = queueView{as.queue}, as.curated, as.agg, as.reader
+		producer, checkpoints, streamARN = as.producer, newQueueCheckpoints(db, as.queue), as.streamARN
+		if as.executor != nil {
+			executor = as.executor
+		}
 	}
 	if s.history, err = history.OpenLocal(db, cfg.KeepExecutions); err != nil {
 		return nil, fmt.Errorf("execution records: %w", err)
@@ -185,7 +219,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		s.funcs[name] = newFunction(name, arn(name), time.Duration(f.Timeout)*time.Second, newHandler)
 	}
 
-	s.ingest = ingest.New(s.registry, s.stream, ingest.WithLogger(logger))
+	s.ingest = ingest.New(s.registry, producer, ingest.WithLogger(logger))
 	addFunc("ingest", func() lambda.Handler { return lambdaFunc(s.ingest.Invoke) })
 
 	analyticsFn := analytics.NewFunction(s.agg)
@@ -210,7 +244,10 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		return nil, err
 	}
 	s.workflow = workflow.NewLocal(machine, s.history, logger)
-	wf := s.workflow
+	var wf consumer.Workflow = s.workflow
+	if executor != nil {
+		wf = executor
+	}
 	cons := consumer.New(wf, consumer.WithLogger(logger))
 	addFunc("consumer", func() lambda.Handler { return lambda.NewHandler(cons.Handle) })
 
@@ -219,7 +256,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	mcfg := esm.Config{
 		FunctionName:               "consumer",
 		FunctionARN:                arn("consumer"),
-		StreamARN:                  fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", cfg.Region, localAccount, streamName),
+		StreamARN:                  streamARN,
 		Region:                     cfg.Region,
 		BatchSize:                  src.BatchSize,
 		MaxBatchingWindow:          time.Duration(src.MaximumBatchingWindowInSeconds) * time.Second,
@@ -243,7 +280,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	if cfg.Observe != nil {
 		fn = cfg.Observe(fn)
 	}
-	if s.mapping, err = esm.New(s.stream, fn, esm.NewBoltCheckpoints(db, s.dlq), mcfg); err != nil {
+	if s.mapping, err = esm.New(s.reader, fn, checkpoints, mcfg); err != nil {
 		return nil, fmt.Errorf("event source mapping: %w", err)
 	}
 	return s, nil
@@ -267,7 +304,9 @@ func (s *stack) Run(ctx context.Context, ready func(addr string)) error {
 	loops, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	wg.Go(func() { errs <- s.stream.Run(loops) })
+	if s.stream != nil {
+		wg.Go(func() { errs <- s.stream.Run(loops) })
+	}
 	wg.Go(func() { errs <- s.mapping.Run(loops) })
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.srv.Serve(ln) }()

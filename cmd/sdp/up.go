@@ -20,6 +20,14 @@ type upCmd struct {
 	KeepExecutions int      `default:"2000" help:"Workflow execution records kept for sdp executions (the oldest are dropped)."`
 	LogLevel       string   `enum:"debug,info,warn,error" default:"info" help:"Log level of the JSON logs on stderr."`
 	CPUProfile     string   `name:"cpu-profile" type:"path" help:"Write a CPU profile of the whole run to this file (read it with go tool pprof)."`
+
+	Backend         string `enum:"local,aws" default:"local" help:"local: embedded stand-ins for Kinesis, DynamoDB and SQS; aws: the AWS resources named below (or emulators at --endpoint-url)."`
+	Stream          string `default:"sdp-events" help:"aws: the Kinesis stream's name or ARN (stack output StreamArn)."`
+	CuratedTable    string `default:"sdp-curated" help:"aws: the curated DynamoDB table (stack output CuratedTableName)."`
+	AggregatesTable string `default:"sdp-aggregates" help:"aws: the aggregates DynamoDB table (stack output AggregatesTableName)."`
+	Queue           string `default:"sdp-events-dlq" help:"aws: the SQS dead-letter queue's name."`
+	StateMachineARN string `name:"state-machine-arn" help:"aws: start the workflow on this Step Functions state machine instead of the local interpreter."`
+	Create          bool   `help:"aws: create the stream, the tables and the queue where they do not exist (for emulators)."`
 }
 
 // Run opens the data directory, builds the stack and serves until the context ends (Ctrl-C or SIGTERM), then
@@ -49,6 +57,15 @@ func (c *upCmd) Run(g *globals) error {
 	}
 	cfg := stackConfig{DataDir: dir, Addr: c.Addr, Region: g.Region, Shards: c.Shards, Rules: rules,
 		KeepExecutions: c.KeepExecutions, Logger: logger}
+	if c.Backend == "aws" {
+		awsCfg, err := awsConfig(g)
+		if err != nil {
+			return err
+		}
+		cfg.AWS = &awsBackend{Config: awsCfg, Endpoint: awsEndpoint(g), Stream: c.Stream, CuratedTable: c.CuratedTable,
+			AggregatesTable: c.AggregatesTable, Queue: c.Queue, StateMachineARN: c.StateMachineARN, Create: c.Create,
+			Shards: c.Shards}
+	}
 	if c.Reference != "" {
 		b, err := os.ReadFile(c.Reference)
 		if err != nil {
@@ -77,7 +94,12 @@ func (c *upCmd) Run(g *globals) error {
 	}
 	return s.Run(g.ctx, func(addr string) {
 		base := "http://" + addr
-		fmt.Fprintf(g.stdout, "sdp up: data in %s, %d shards\n", dir, len(s.stream.Shards()))
+		backend := "embedded stand-ins"
+		if cfg.AWS != nil {
+			backend = fmt.Sprintf("AWS: stream %s, tables %s and %s, queue %s", cfg.AWS.Stream, cfg.AWS.CuratedTable,
+				cfg.AWS.AggregatesTable, cfg.AWS.Queue)
+		}
+		fmt.Fprintf(g.stdout, "sdp up: data in %s, %d shards, %s\n", dir, len(s.reader.ShardIDs()), backend)
 		fmt.Fprintf(g.stdout, "sdp up: ingest API   POST %s/v1/events\n", base)
 		fmt.Fprintf(g.stdout, "sdp up: read API     GET  %s/v1/events/{id}  /v1/aggregates  /v1/dlq  /v1/status  /v1/executions\n", base)
 		fmt.Fprintf(g.stdout, "sdp up: Lambda API   POST %s/2015-03-31/functions/{ingest|consumer|enrich|persist|analytics}/invocations\n", base)

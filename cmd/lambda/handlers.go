@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/segmentio/encoding/json"
+
+	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/ingest"
+	"github.com/serverless-data-platform/sdp/stream/consumer"
+	"github.com/serverless-data-platform/sdp/workflow"
+	"github.com/serverless-data-platform/sdp/workflow/sfn"
+)
+
+// The functions' names: the Handler settings of the SAM template.
+const (
+	nameIngest    = "ingest"
+	nameConsumer  = "consumer"
+	nameEnrich    = "enrich"
+	namePersist   = "persist"
+	nameAnalytics = "analytics"
+	// handlerNames lists them for error messages.
+	handlerNames = "ingest, consumer, enrich, persist, analytics"
+)
+
+// The function types answer the runtime themselves (Invoke on JSON); their errors reach it as they are, so
+// that a messages.InvokeResponse_Error keeps its error type.
+var (
+	_ lambda.Handler = (*ingest.Handler)(nil)
+	_ lambda.Handler = (*workflow.Enricher)(nil)
+	_ lambda.Handler = (*workflow.Persister)(nil)
+	_ lambda.Handler = (*analytics.Function)(nil)
+	_ lambda.Handler = kinesisBatchFunc(nil)
+)
+
+// deps are what the functions are built from besides their settings: how the AWS configuration is loaded
+// and the constructors of the AWS adapters. main uses awsDeps; tests replace parts.
+type deps struct {
+	loadConfig         func(context.Context) (aws.Config, error)
+	newProducer        func(cfg aws.Config, stream string, log *slog.Logger) (ingest.Producer, error)
+	newCuratedStore    func(cfg aws.Config, table string, log *slog.Logger) (workflow.Store, error)
+	newAggregatesStore func(cfg aws.Config, table string, log *slog.Logger) (analytics.Store, error)
+}
+
+// awsDeps are the deps of a function running in Lambda: the SDK's default configuration (region and the
+// function role's credentials from the environment) and the AWS adapters.
+func awsDeps() deps {
+	return deps{
+		loadConfig: func(ctx context.Context) (aws.Config, error) {
+			return config.LoadDefaultConfig(ctx)
+		},
+		newProducer:        newProducer,
+		newCuratedStore:    newCuratedStore,
+		newAggregatesStore: newAggregatesStore,
+	}
+}
+
+// newHandler builds the function s.Handler names. It runs once per execution environment, at init: the
+// clients it builds are reused by every invocation.
+func newHandler(ctx context.Context, s settings, d deps, log *slog.Logger) (lambda.Handler, error) {
+	log = log.With("function", s.Handler)
+	switch s.Handler {
+	case nameIngest:
+		return newIngest(ctx, s, d, log)
+	case nameConsumer:
+		return newConsumer(ctx, s, d, log)
+	case nameEnrich:
+		return newEnrich(s)
+	case namePersist:
+		return newPersist(ctx, s, d, log)
+	case nameAnalytics:
+		return newAnalytics(ctx, s, d, log)
+	case "":
+		return nil, fmt.Errorf("%s is not set: the function's Handler must be one of %s", envHandler, handlerNames)
+	}
+	return nil, fmt.Errorf("unknown handler %q (%s): want one of %s", s.Handler, envHandler, handlerNames)
+}
+
+// missing is the error of a function whose setting env is not set.
+func missing(function, env, what string) error {
+	return fmt.Errorf("the %s function needs %s (%s)", function, env, what)
+}
+
+// loadConfig loads the AWS configuration for function.
+func loadConfig(ctx context.Context, d deps, function string) (aws.Config, error) {
+	cfg, err := d.loadConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("the %s function: loading the AWS configuration: %w", function, err)
+	}
+	return cfg, nil
+}
+
+// newIngest builds the ingest function over the Kinesis stream EVENT_STREAM.
+func newIngest(ctx context.Context, s settings, d deps, log *slog.Logger) (lambda.Handler, error) {
+	if s.EventStream == "" {
+		return nil, missing(nameIngest, envEventStream, "the Kinesis stream events are written to")
+	}
+	reg, err := event.NewRegistry()
+	if err != nil {
+		return nil, fmt.Errorf("the ingest function: loading the event schemas: %w", err)
+	}
+	cfg, err := loadConfig(ctx, d, nameIngest)
+	if err != nil {
+		return nil, err
+	}
+	p, err := d.newProducer(cfg, s.EventStream, log)
+	if err != nil {
+		return nil, err
+	}
+	return ingest.New(reg, p, ingest.WithLogger(log)), nil
+}
+
+// newConsumer builds the stream consumer over the Express state machine WORKFLOW_ARN.
+func newConsumer(ctx context.Context, s settings, d deps, log *slog.Logger) (lambda.Handler, error) {
+	if s.WorkflowARN == "" {
+		return nil, missing(nameConsumer, envWorkflowARN, "the ARN of the Express state machine run once per batch")
+	}
+	cfg, err := loadConfig(ctx, d, nameConsumer)
+	if err != nil {
+		return nil, err
+	}
+	ex := sfn.New(sfn.NewClient(cfg, s.SFNEndpoint), s.WorkflowARN, sfn.WithLogger(log))
+	return kinesisBatchFunc(consumer.New(ex, consumer.WithLogger(log)).Handle), nil
+}
+
+// newEnrich builds the enrich function with the rules PROCESSING_RULES, the schemas' measures and the
+// reference data REFERENCE_DATA (the built-in data by default). It needs no AWS client.
+func newEnrich(s settings) (lambda.Handler, error) {
+	rules, err := parseRules(s.ProcessingRules)
+	if err != nil {
+		return nil, fmt.Errorf("the enrich function: %w", err)
+	}
+	ref, err := loadReference(s.ReferenceData)
+	if err != nil {
+		return nil, fmt.Errorf("the enrich function: %w", err)
+	}
+	reg, err := event.NewRegistry()
+	if err != nil {
+		return nil, fmt.Errorf("the enrich function: loading the event schemas: %w", err)
+	}
+	return workflow.NewEnricher(workflow.WithRules(rules...), workflow.WithMeasures(reg.MeasuresByType()),
+		workflow.WithReference(ref, 0)), nil
+}
+
+// newPersist builds the persist function over the curated table CURATED_TABLE.
+func newPersist(ctx context.Context, s settings, d deps, log *slog.Logger) (lambda.Handler, error) {
+	if s.CuratedTable == "" {
+		return nil, missing(namePersist, envCuratedTable, "the DynamoDB table of curated events")
+	}
+	cfg, err := loadConfig(ctx, d, namePersist)
+	if err != nil {
+		return nil, err
+	}
+	store, err := d.newCuratedStore(cfg, s.CuratedTable, log)
+	if err != nil {
+		return nil, err
+	}
+	return workflow.NewPersister(store, nil), nil
+}
+
+// newAnalytics builds the analytics function over the aggregates table AGGREGATES_TABLE.
+func newAnalytics(ctx context.Context, s settings, d deps, log *slog.Logger) (lambda.Handler, error) {
+	if s.AggregatesTable == "" {
+		return nil, missing(nameAnalytics, envAggregatesTable, "the DynamoDB table of analytics aggregates")
+	}
+	cfg, err := loadConfig(ctx, d, nameAnalytics)
+	if err != nil {
+		return nil, err
+	}
+	store, err := d.newAggregatesStore(cfg, s.AggregatesTable, log)
+	if err != nil {
+		return nil, err
+	}
+	return analytics.NewFunction(store), nil
+}
+
+// kinesisBatchFunc adapts a Kinesis batch handler with partial batch failures (consumer.Consumer.Handle) to
+// lambda.Handler: the event is decoded from JSON and the response encoded to it, with a decoder faster than
+// the runtime's reflection-based one. The handler's error is returned as it is.
+type kinesisBatchFunc func(context.Context, events.KinesisEvent) (events.KinesisEventResponse, error)
+
+// Invoke decodes the Kinesis event, calls f and encodes its response.
+func (f kinesisBatchFunc) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var ev events.KinesisEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return nil, fmt.Errorf("consumer: the payload is not a Kinesis event: %w", err)
+	}
+	resp, err := f(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(&resp)
+}

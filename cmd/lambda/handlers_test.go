@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/ingest"
+	"github.com/serverless-data-platform/sdp/workflow"
+)
+
+// testConfig is an aws.Config with static credentials and a region; nothing comes from the environment.
+func testConfig() aws.Config {
+	return aws.Config{Region: testRegion, Credentials: credentials.NewStaticCredentialsProvider(testAccessKey, "secret", "")}
+}
+
+// fakeProducer takes every record, numbering them.
+type fakeProducer struct {
+	mu   sync.Mutex
+	recs []event.Record
+}
+
+// PutRecords takes every record.
+func (p *fakeProducer) PutRecords(_ context.Context, recs []event.Record) ([]event.PutResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	res := make([]event.PutResult, len(recs))
+	for i := range recs {
+		p.recs = append(p.recs, recs[i])
+		res[i] = event.PutResult{ShardID: "shardId-000000000000", SequenceNumber: strconv.Itoa(len(p.recs))}
+	}
+	return res, nil
+}
+
+// permanentError is a store error that a retry cannot fix.
+type permanentError struct{ error }
+
+// Permanent reports that a retry cannot help.
+func (permanentError) Permanent() bool { return true }
+
+// fakeCurated is a curated store that fails with err, or takes everything.
+type fakeCurated struct{ err error }
+
+// Put fails with s.err, or takes the items.
+func (s fakeCurated) Put(context.Context, []event.Curated) error { return s.err }
+
+// fakeAggregates is an aggregates store that fails with err, or counts every fact.
+type fakeAggregates struct{ err error }
+
+// Apply counts every fact, or fails with s.err.
+func (s fakeAggregates) Apply(_ context.Context, facts []event.Fact) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	return len(facts), nil
+}
+
+// Query finds nothing.
+func (s fakeAggregates) Query(context.Context, analytics.Query) ([]analytics.Window, error) {
+	return nil, nil
+}
+
+// recorder records the resource names the adapter constructors were given.
+type recorder struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (r *recorder) add(kind, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.names = append(r.names, kind+"="+name)
+}
+
+// testDeps returns deps over the fakes, recording into rec; curatedErr and aggregatesErr are the stores'
+// errors.
+func testDeps(rec *recorder, prod ingest.Producer, curatedErr, aggregatesErr error) deps {
+	return deps{
+		loadConfig: func(context.Context) (aws.Config, error) { return testConfig(), nil },
+		newProducer: func(_ aws.Config, stream string, _ *slog.Logger) (ingest.Producer, error) {
+			rec.add("stream", stream)
+			return prod, nil
+		},
+		newCuratedStore: func(_ aws.Config, table string, _ *slog.Logger) (workflow.Store, error) {
+			rec.add("curated", table)
+			return fakeCurated{err: curatedErr}, nil
+		},
+		newAggregatesStore: func(_ aws.Config, table string, _ *slog.Logger) (analytics.Store, error) {
+			rec.add("aggregates", table)
+			return fakeAggregates{err: aggregatesErr}, nil
+		},
+	}
+}
+
+// discard is a logger that writes nothing.
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestNewHandlerErrors checks that a function that cannot be built says why, naming the setting it lacks.
+func TestNewHandlerErrors(t *testing.T) {
+	t.Parallel()
+	configErr := errors.New("no region")
+	tests := []struct {
+		name string
+		s    settings
+		// failConfig makes loading the AWS configuration fail.
+		failConfig bool
+		wantErr    string
+	}{
+		{name: "no handler", s: settings{}, wantErr: "_HANDLER is not set"},
+		{name: "unknown handler", s: settings{Handler: "bootstrap"}, wantErr: `unknown handler "bootstrap"`},
+		{name: "ingest without stream", s: settings{Handler: "ingest"}, wantErr: "the ingest function needs EVENT_STREAM"},
+		{name: "consumer without workflow", s: settings{Handler: "consumer"}, wantErr: "the consumer function needs WORKFLOW_ARN"},
+		{name: "persist without table", s: settings{Handler: "persist"}, wantErr: "the persist function needs CURATED_TABLE"},
+		{name: "analytics without table", s: settings{Handler: "analytics"}, wantErr: "the analytics function needs AGGREGATES_TABLE"},
+		{name: "enrich with a bad rule", s: settings{Handler: "enrich", ProcessingRules: "bad"}, wantErr: "PROCESSING_RULES"},
+		{name: "enrich with bad reference data", s: settings{Handler: "enrich", ReferenceData: "{"}, wantErr: "REFERENCE_DATA"},
+		{
+			name: "consumer without AWS configuration", s: settings{Handler: "consumer", WorkflowARN: testWorkflowARN},
+			failConfig: true, wantErr: "the consumer function: loading the AWS configuration: no region",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := testDeps(&recorder{}, &fakeProducer{}, nil, nil)
+			if tt.failConfig {
+				d.loadConfig = func(context.Context) (aws.Config, error) { return aws.Config{}, configErr }
+			}
+			h, err := newHandler(t.Context(), tt.s, d, discard())
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("newHandler(%+v) = %v, %v; want an error containing %q", tt.s, h, err, tt.wantErr)
+			}
+			if tt.failConfig && !errors.Is(err, configErr) {
+				t.Errorf("error %v does not wrap the configuration error", err)
+			}
+		})
+	}
+}
+
+// TestAdapters checks the adapter constructors of adapters.go: each builds its adapter, or says which
+// function needs which adapter.
+func TestAdapters(t *testing.T) {
+	t.Parallel()
+	d := awsDeps()
+	tests := []struct {
+		name     string
+		build    func() (any, error)
+		function string
+	}{
+		{name: "kinesis producer", function: "ingest", build: func() (any, error) {
+			return d.newProducer(testConfig(), "sdp-EventStream-1", discard())
+		}},
+		{name: "curated store", function: "persist", build: func() (any, error) {
+			return d.newCuratedStore(testConfig(), "sdp-Curated", discard())
+		}},
+		{name: "aggregates store", function: "analytics", build: func() (any, error) {
+			return d.newAggregatesStore(testConfig(), "sdp-Aggregates", discard())
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a, err := tt.build()
+			switch {
+			case err == nil && a == nil:
+				t.Fatal("no adapter and no error")
+			case err != nil && (!errors.Is(err, errNoAdapter) ||
+				!strings.Contains(err.Error(), "the "+tt.function+" function needs the ")):
+				t.Fatalf("error = %v, want one saying the %s function needs the adapter", err, tt.function)
+			}
+		})
+	}
+}
+
+// invoke calls h as the runtime does: it type-asserts a function error to messages.InvokeResponse_Error.
+func invoke(t *testing.T, h lambda.Handler, payload string) (out []byte, errType string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	out, err = h.Invoke(ctx, []byte(payload))
+	if ive, ok := err.(messages.InvokeResponse_Error); ok { //nolint:errorlint // the runtime asserts the type
+		errType = ive.Type
+	}
+	return out, errType, err
+}
+
+// TestHandlersInvoke builds ingest, persist and analytics over fake adapters and invokes them. Store errors
+// must reach the runtime as messages.InvokeResponse_Error values, so that the workflow's Retry sees their type.
+func TestHandlersInvoke(t *testing.T) {
+	t.Parallel()
+	storeDown := errors.New("table unavailable")
+	const persistInput = `{"batchId":"b-1","items":[{"id":"e-1","type":"purchase","source":"s","time":"2026-11-26T09:16:11Z",` +
+		`"shardId":"shardId-000000000001","sequenceNumber":"1","arrivalTime":"2026-11-26T09:16:12Z"}]}`
+	const factsInput = `{"batchId":"b-1","events":[{"id":"e-1","type":"purchase","source":"s","time":"2026-11-26T09:16:11Z"},` +
+		`{"id":"e-2","type":"purchase","source":"s","time":"2026-11-26T09:16:12Z"}]}`
+	sample := `[{"specversion":"1.0","id":"e-1","source":"https://shop.example.com/web","type":"page_view",` +
+		`"time":"2026-11-26T09:15:02Z","data":{"url":"https://shop.example.com/","session_id":"s-1"}},{"id":"bad"}]`
+	tests := []struct {
+		name          string
+		s             settings
+		curatedErr    error
+		aggregatesErr error
+		payload       string
+		// wantOut must be in the output; wantErrType is the runtime's error type when the call fails.
+		wantOut     string
+		wantErrType string
+		// wantNames are the resources given to the adapter constructors.
+		wantNames string
+	}{
+		{
+			name: "ingest direct invocation", s: settings{Handler: "ingest", EventStream: "sdp-EventStream-1"},
+			payload: sample, wantOut: `"accepted":1,"rejected":1`, wantNames: "stream=sdp-EventStream-1",
+		},
+		{
+			name: "persist writes the batch", s: settings{Handler: "persist", CuratedTable: "sdp-Curated"},
+			payload: persistInput, wantOut: `{"written":1}`, wantNames: "curated=sdp-Curated",
+		},
+		{
+			name: "persist store unavailable", s: settings{Handler: "persist", CuratedTable: "sdp-Curated"},
+			curatedErr: storeDown, payload: persistInput, wantErrType: workflow.ErrorTypeStoreUnavailable,
+			wantNames: "curated=sdp-Curated",
+		},
+		{
+			name: "persist item the table refuses", s: settings{Handler: "persist", CuratedTable: "sdp-Curated"},
+			curatedErr: fmt.Errorf("item 0: %w", permanentError{errors.New("too large")}), payload: persistInput,
+			wantErrType: workflow.ErrorTypeInvalidItem, wantNames: "curated=sdp-Curated",
+		},
+		{
+			name: "analytics counts the facts", s: settings{Handler: "analytics", AggregatesTable: "sdp-Aggregates"},
+			payload: factsInput, wantOut: `"applied":2`, wantNames: "aggregates=sdp-Aggregates",
+		},
+		{
+			name: "analytics store unavailable", s: settings{Handler: "analytics", AggregatesTable: "sdp-Aggregates"},
+			aggregatesErr: storeDown, payload: factsInput, wantErrType: analytics.ErrorTypeStoreUnavailable,
+			wantNames: "aggregates=sdp-Aggregates",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := &recorder{}
+			h, err := newHandler(t.Context(), tt.s, testDeps(rec, &fakeProducer{}, tt.curatedErr, tt.aggregatesErr), discard())
+			if err != nil {
+				t.Fatalf("newHandler: %v", err)
+			}
+			if got := strings.Join(rec.names, ","); got != tt.wantNames {
+				t.Errorf("adapters built for %q, want %q", got, tt.wantNames)
+			}
+			out, errType, err := invoke(t, h, tt.payload)
+			if tt.wantErrType != "" {
+				if errType != tt.wantErrType {
+					t.Fatalf("Invoke error = %T %v (type %q), want an InvokeResponse_Error of type %q", err, err, errType, tt.wantErrType)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Invoke: %v", err)
+			}
+			if !strings.Contains(string(out), tt.wantOut) {
+				t.Errorf("Invoke = %s, want %s in it", out, tt.wantOut)
+			}
+		})
+	}
+}
+
+// TestConsumerHandler runs the consumer on the Kinesis fixture against a Step Functions server.
+func TestConsumerHandler(t *testing.T) {
+	t.Parallel()
+	srv := newFakeSFN(t)
+	s := settings{Handler: "consumer", WorkflowARN: testWorkflowARN, SFNEndpoint: srv.URL()}
+	h, err := newHandler(t.Context(), s, testDeps(&recorder{}, nil, nil, nil), discard())
+	if err != nil {
+		t.Fatalf("newHandler: %v", err)
+	}
+	out, _, err := invoke(t, h, string(readFixture(t, kinesisFixture)))
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	checkConsumerResponse(t, out)
+	srv.checkRequests(t)
+
+	// A payload that is not a Kinesis event fails the whole batch.
+	if _, _, err := invoke(t, h, `{"Records": "none"}`); err == nil || !strings.Contains(err.Error(), "not a Kinesis event") {
+		t.Errorf("Invoke of a bad payload = %v, want an error saying it is not a Kinesis event", err)
+	}
+}
+
+// TestEnrichHandler runs the enrich function on the enrich fixture.
+func TestEnrichHandler(t *testing.T) {
+	t.Parallel()
+	s := settings{Handler: "enrich", ProcessingRules: testRules, ReferenceData: testReference}
+	h, err := newHandler(t.Context(), s, deps{}, discard())
+	if err != nil {
+		t.Fatalf("newHandler: %v", err)
+	}
+	out, _, err := invoke(t, h, string(readFixture(t, enrichFixture)))
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	checkEnrichOutput(t, out)
+}
+
+// TestKinesisFixtureShape checks that the fixture decodes as the aws-lambda-go event type does: base64 data
+// and arrival times in epoch seconds.
+func TestKinesisFixtureShape(t *testing.T) {
+	t.Parallel()
+	var got []string
+	f := kinesisBatchFunc(func(_ context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+		for _, r := range ev.Records {
+			got = append(got, fmt.Sprintf("%s %s %.16s %d", r.EventID, r.Kinesis.PartitionKey, r.Kinesis.Data,
+				r.Kinesis.ApproximateArrivalTimestamp.Round(time.Millisecond).UnixMilli()))
+		}
+		return events.KinesisEventResponse{}, nil
+	})
+	out, _, err := invoke(t, f, string(readFixture(t, kinesisFixture)))
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	if string(out) != `{"batchItemFailures":null}` {
+		t.Errorf("empty response encodes as %s", out)
+	}
+	want := []string{
+		"shardId-000000000001:" + seq1 + ` visitor-5521 {"specversion":" 1764148502512`,
+		"shardId-000000000001:" + seq2 + ` customer-88213 {"specversion":" 1764148571734`,
+		"shardId-000000000001:" + seq3 + ` sensor-0042 temperature=21.5 1764148572019`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var raw struct{ Records []json.RawMessage }
+	if err := json.Unmarshal(readFixture(t, kinesisFixture), &raw); err != nil || len(raw.Records) != 3 {
+		t.Errorf("fixture has %d records (%v), want 3", len(raw.Records), err)
+	}
+}

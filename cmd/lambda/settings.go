@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/segmentio/encoding/json"
+
+	"github.com/serverless-data-platform/sdp/workflow"
+)
+
+// Environment variables the functions read. The SAM template sets them (Globals or the function's own
+// Environment); Lambda sets _HANDLER and AWS_LAMBDA_LOG_LEVEL.
+const (
+	// envHandler is Lambda's handler setting: which function this bootstrap is.
+	envHandler = "_HANDLER"
+	// envEventStream is the Kinesis stream ingest writes to (its name, as !Ref gives it).
+	envEventStream = "EVENT_STREAM"
+	// envCuratedTable is the DynamoDB table of curated events (persist).
+	envCuratedTable = "CURATED_TABLE"
+	// envAggregatesTable is the DynamoDB table of analytics aggregates (analytics).
+	envAggregatesTable = "AGGREGATES_TABLE"
+	// envWorkflowARN is the Express state machine the consumer starts once per batch.
+	envWorkflowARN = "WORKFLOW_ARN"
+	// envProcessingRules are the enrich function's processing rules: a JSON array of workflow.Rule objects,
+	// or one rule per line in the command-line form name:/pointer=value or name:/pointer^=prefix.
+	envProcessingRules = "PROCESSING_RULES"
+	// envReferenceData is the enrich function's reference data: inline JSON {"table": {"key": {...}}}, or
+	// the path of a file holding it (in the deployment package or a layer under /opt). When empty, the
+	// built-in reference data is used.
+	envReferenceData = "REFERENCE_DATA"
+	// envSFNEndpoint and envEndpoint are the SDK's own endpoint settings. The consumer passes the Step
+	// Functions one to its client itself, so that the host prefix "sync-" is turned off for it.
+	envSFNEndpoint     = "AWS_ENDPOINT_URL_SFN"
+	envEndpoint        = "AWS_ENDPOINT_URL"
+	envIgnoreEndpoints = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
+	// envLogLevel is the function's application log level (LoggingConfig.ApplicationLogLevel).
+	envLogLevel = "AWS_LAMBDA_LOG_LEVEL"
+)
+
+// settings are the environment of one function. Values are kept as they were given; each function checks
+// and parses the ones it needs when it is built.
+type settings struct {
+	Handler         string
+	EventStream     string
+	CuratedTable    string
+	AggregatesTable string
+	WorkflowARN     string
+	ProcessingRules string
+	ReferenceData   string
+	// SFNEndpoint is the Step Functions endpoint to use instead of AWS's, or "".
+	SFNEndpoint string
+	LogLevel    slog.Level
+}
+
+// loadSettings reads the settings through getenv (os.Getenv in main).
+func loadSettings(getenv func(string) string) settings {
+	s := settings{
+		Handler:         strings.TrimSpace(getenv(envHandler)),
+		EventStream:     getenv(envEventStream),
+		CuratedTable:    getenv(envCuratedTable),
+		AggregatesTable: getenv(envAggregatesTable),
+		WorkflowARN:     getenv(envWorkflowARN),
+		ProcessingRules: getenv(envProcessingRules),
+		ReferenceData:   getenv(envReferenceData),
+		LogLevel:        logLevel(getenv(envLogLevel)),
+	}
+	// The SDK's rules: the service's variable wins over the global one, and both are ignored when told so.
+	if !strings.EqualFold(getenv(envIgnoreEndpoints), "true") {
+		s.SFNEndpoint = getenv(envSFNEndpoint)
+		if s.SFNEndpoint == "" {
+			s.SFNEndpoint = getenv(envEndpoint)
+		}
+	}
+	return s
+}
+
+// logLevel converts one of Lambda's log levels (TRACE, DEBUG, INFO, WARN, ERROR, FATAL) to slog's; anything
+// else is INFO, Lambda's default.
+func logLevel(v string) slog.Level {
+	switch strings.ToUpper(strings.TrimSpace(v)) {
+	case "TRACE":
+		return slog.LevelDebug - 4
+	case "DEBUG":
+		return slog.LevelDebug
+	case "WARN":
+		return slog.LevelWarn
+	case "ERROR":
+		return slog.LevelError
+	case "FATAL":
+		return slog.LevelError + 4
+	}
+	return slog.LevelInfo
+}
+
+// newLogger returns the functions' logger: JSON lines on w in the shape Lambda's JSON log format filters by
+// level ("level" and an RFC 3339 "timestamp").
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				a.Key = "timestamp"
+				if t, ok := a.Value.Any().(time.Time); ok {
+					a.Value = slog.StringValue(t.UTC().Format(time.RFC3339Nano))
+				}
+			}
+			return a
+		},
+	}))
+}
+
+// parseRules reads processing rules: a JSON array of rules, or one rule per line in ParseRule's form (blank
+// lines and lines starting with '#' are skipped). Every rule must pass Rule.Validate.
+func parseRules(v string) ([]workflow.Rule, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, nil
+	}
+	if v[0] == '[' {
+		var rules []workflow.Rule
+		if err := json.Unmarshal([]byte(v), &rules); err != nil {
+			return nil, fmt.Errorf("%s: want a JSON array of {\"name\",\"pointer\",\"equals\"|\"prefix\"}: %w",
+				envProcessingRules, err)
+		}
+		for i, r := range rules {
+			if err := r.Validate(); err != nil {
+				return nil, fmt.Errorf("%s: rule %d: %w", envProcessingRules, i, err)
+			}
+		}
+		return rules, nil
+	}
+	var rules []workflow.Rule
+	for line := range strings.Lines(v) {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		r, err := workflow.ParseRule(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", envProcessingRules, err)
+		}
+		rules = append(rules, r)
+	}
+	return rules, nil
+}
+
+// loadReference reads the enrich function's reference data: the built-in data when v is empty, inline JSON
+// when v starts with '{', and otherwise the JSON file named by v.
+func loadReference(v string) (workflow.StaticReference, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return workflow.DefaultReference(), nil
+	}
+	b := []byte(v)
+	if v[0] != '{' {
+		var err error
+		if b, err = os.ReadFile(v); err != nil {
+			return nil, fmt.Errorf("%s: %w", envReferenceData, err)
+		}
+		b = bytes.TrimSpace(b)
+	}
+	ref, err := workflow.ParseReference(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", envReferenceData, err)
+	}
+	return ref, nil
+}
