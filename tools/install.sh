@@ -4,6 +4,7 @@
 #     local Lambda Invoke API. Another `aws` (v1) may come first on PATH, so the tests call /usr/bin/aws.
 #   - the Node.js test tools pinned by tools/npm/package-lock.json (the Amazon States Language validator),
 #     installed with `npm ci` into tools/npm/node_modules; Node.js and npm from Debian's packages if missing.
+#   - moto, the Python emulator of SQS and DynamoDB, which the machine's Python carries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,15 @@ stamp=tools/npm/node_modules/.package-lock.json
 if [ ! -f "$stamp" ] || [ tools/npm/package-lock.json -nt "$stamp" ]; then
   echo "tools/install.sh: npm ci in tools/npm ..."
   npm ci --prefix tools/npm --no-audit --no-fund --loglevel=error
+fi
+
+# moto (the SQS and DynamoDB emulator) comes with the machine's Python; try pip when it is missing.
+if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+  echo "tools/install.sh: moto is missing; trying pip install 'moto[server]==5.2.1' ..."
+  python3 -m pip install --quiet 'moto[server]==5.2.1' || {
+    echo "tools/install.sh: could not install moto; the emulator tests need python3 -m moto.server" >&2
+    exit 1
+  }
 fi
 
 if [ -x /usr/bin/aws ] && /usr/bin/aws --version 2>&1 | grep -q '^aws-cli/2'; then
