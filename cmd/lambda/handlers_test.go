@@ -152,36 +152,55 @@ func TestNewHandlerErrors(t *testing.T) {
 	}
 }
 
-// TestAdapters checks the adapter constructors of adapters.go: each builds its adapter, or says which
-// function needs which adapter.
+// TestAdapters checks the adapter constructors of adapters.go: each builds its AWS adapter without I/O from
+// a resource name (or a stream ARN), and refuses an empty one naming its function.
 func TestAdapters(t *testing.T) {
 	t.Parallel()
 	d := awsDeps()
+	const streamARN = "arn:aws:kinesis:us-east-1:123456789012:stream/sdp-EventStream-1"
 	tests := []struct {
-		name     string
-		build    func() (any, error)
-		function string
+		name  string
+		build func() (any, error)
+		// wantType is the adapter's type (%T); wantErr is in the error when the constructor must fail.
+		wantType, wantErr string
 	}{
-		{name: "kinesis producer", function: "ingest", build: func() (any, error) {
+		{name: "kinesis producer by name", wantType: "*kinesis.Producer", build: func() (any, error) {
 			return d.newProducer(testConfig(), "sdp-EventStream-1", discard())
 		}},
-		{name: "curated store", function: "persist", build: func() (any, error) {
+		{name: "kinesis producer by ARN", wantType: "*kinesis.Producer", build: func() (any, error) {
+			return d.newProducer(testConfig(), streamARN, discard())
+		}},
+		{name: "kinesis producer without stream", wantErr: "the ingest function: the Kinesis producer", build: func() (any, error) {
+			return d.newProducer(testConfig(), "", discard())
+		}},
+		{name: "curated store", wantType: "*dynamo.Table", build: func() (any, error) {
 			return d.newCuratedStore(testConfig(), "sdp-Curated", discard())
 		}},
-		{name: "aggregates store", function: "analytics", build: func() (any, error) {
+		{name: "curated store without table", wantErr: "the persist function needs CURATED_TABLE", build: func() (any, error) {
+			return d.newCuratedStore(testConfig(), "", discard())
+		}},
+		{name: "aggregates store", wantType: "*dynamo.Store", build: func() (any, error) {
 			return d.newAggregatesStore(testConfig(), "sdp-Aggregates", discard())
+		}},
+		{name: "aggregates store without table", wantErr: "the analytics function needs AGGREGATES_TABLE", build: func() (any, error) {
+			return d.newAggregatesStore(testConfig(), "", discard())
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			a, err := tt.build()
-			switch {
-			case err == nil && a == nil:
-				t.Fatal("no adapter and no error")
-			case err != nil && (!errors.Is(err, errNoAdapter) ||
-				!strings.Contains(err.Error(), "the "+tt.function+" function needs the ")):
-				t.Fatalf("error = %v, want one saying the %s function needs the adapter", err, tt.function)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("error = %v, want the adapter", err)
+			}
+			if got := fmt.Sprintf("%T", a); got != tt.wantType {
+				t.Errorf("adapter of type %s, want %s", got, tt.wantType)
 			}
 		})
 	}

@@ -20,7 +20,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/ingest"
 	"github.com/serverless-data-platform/sdp/internal/emulator"
+	"github.com/serverless-data-platform/sdp/workflow"
 )
 
 // The Runtime Interface Emulator: the Lambda Runtime API and Invoke endpoint that AWS ships in its base
@@ -56,8 +61,8 @@ func TestRIE(t *testing.T) {
 		// setup starts what the function calls and returns its settings.
 		setup   func(t *testing.T) map[string]string
 		payload []byte
-		// check checks the emulator's answer, and the function's output.
-		check func(t *testing.T, fn *function, status int, body []byte)
+		// check checks the emulator's answer, and what the function did; env is what setup returned.
+		check func(t *testing.T, fn *function, env map[string]string, status int, body []byte)
 	}{
 		{
 			name:    "consumer reports the records the workflow failed",
@@ -68,7 +73,7 @@ func TestRIE(t *testing.T) {
 				return map[string]string{envWorkflowARN: testWorkflowARN, envSFNEndpoint: srv.URL()}
 			},
 			payload: readFixture(t, kinesisFixture),
-			check: func(t *testing.T, fn *function, status int, body []byte) {
+			check: func(t *testing.T, fn *function, _ map[string]string, status int, body []byte) {
 				wantStatus(t, status, body, http.StatusOK)
 				checkConsumerResponse(t, body)
 			},
@@ -80,7 +85,7 @@ func TestRIE(t *testing.T) {
 				return map[string]string{envProcessingRules: testRules, envReferenceData: testReference}
 			},
 			payload: readFixture(t, enrichFixture),
-			check: func(t *testing.T, fn *function, status int, body []byte) {
+			check: func(t *testing.T, fn *function, _ map[string]string, status int, body []byte) {
 				wantStatus(t, status, body, http.StatusOK)
 				checkEnrichOutput(t, body)
 			},
@@ -90,7 +95,7 @@ func TestRIE(t *testing.T) {
 			handler: nameEnrich,
 			setup:   func(*testing.T) map[string]string { return nil },
 			payload: []byte(`{"items": "none"}`),
-			check: func(t *testing.T, fn *function, status int, body []byte) {
+			check: func(t *testing.T, fn *function, _ map[string]string, status int, body []byte) {
 				wantStatus(t, status, body, http.StatusOK)
 				var fe struct{ ErrorMessage, ErrorType string }
 				if err := json.Unmarshal(body, &fe); err != nil || fe.ErrorType == "" ||
@@ -100,11 +105,109 @@ func TestRIE(t *testing.T) {
 			},
 		},
 		{
+			name:    "ingest writes a direct invocation's events to Kinesis",
+			handler: nameIngest,
+			setup:   streamSetup,
+			payload: readRepoFile(t, sampleEvents),
+			check: func(t *testing.T, fn *function, env map[string]string, status int, body []byte) {
+				wantStatus(t, status, body, http.StatusOK)
+				var resp ingest.Response
+				if err := json.Unmarshal(body, &resp); err != nil {
+					t.Fatalf("answer %s is not an ingest response: %v", body, err)
+				}
+				if want := len(sampleKeys(t)); resp.Accepted != want || resp.Rejected != 0 || len(resp.Errors) != 0 {
+					t.Fatalf("answer %s, want %d accepted and none rejected", body, want)
+				}
+				checkStream(t, emulator.Require(t, emulator.KinesisLocal), env[envEventStream])
+			},
+		},
+		{
+			name:    "ingest answers an API Gateway HTTP API request",
+			handler: nameIngest,
+			setup:   streamSetup,
+			payload: readRepoFile(t, apiGatewayEvent),
+			check: func(t *testing.T, fn *function, env map[string]string, status int, body []byte) {
+				wantStatus(t, status, body, http.StatusOK)
+				var resp events.APIGatewayV2HTTPResponse
+				if err := json.Unmarshal(body, &resp); err != nil {
+					t.Fatalf("answer %s is not an API Gateway response: %v", body, err)
+				}
+				// Every event of the fixture is valid and the stream takes them all: 202, not 207.
+				if resp.StatusCode != http.StatusAccepted || resp.Headers["Content-Type"] != "application/json" {
+					t.Fatalf("answer %s, want status 202 with a JSON body", body)
+				}
+				var ir ingest.Response
+				if err := json.Unmarshal([]byte(resp.Body), &ir); err != nil {
+					t.Fatalf("body %q is not an ingest response: %v", resp.Body, err)
+				}
+				if want := len(sampleKeys(t)); ir.Accepted != want || ir.Rejected != 0 {
+					t.Fatalf("body %s, want %d accepted and none rejected", resp.Body, want)
+				}
+				checkStream(t, emulator.Require(t, emulator.KinesisLocal), env[envEventStream])
+			},
+		},
+		{
+			name:    "persist writes curated events to DynamoDB",
+			handler: namePersist,
+			setup:   func(t *testing.T) map[string]string { return curatedSetup(t, true) },
+			payload: persistPayload(t),
+			check: func(t *testing.T, fn *function, env map[string]string, status int, body []byte) {
+				wantStatus(t, status, body, http.StatusOK)
+				if string(body) != `{"written":2}` {
+					t.Fatalf("answer %s, want {\"written\":2}", body)
+				}
+				checkCurated(t, env[envCuratedTable])
+			},
+		},
+		{
+			name:    "persist reports a missing table as the store unavailable",
+			handler: namePersist,
+			setup:   func(t *testing.T) map[string]string { return curatedSetup(t, false) },
+			payload: persistPayload(t),
+			check: func(t *testing.T, fn *function, env map[string]string, status int, body []byte) {
+				typ, msg := functionError(t, status, body)
+				if typ != workflow.ErrorTypeStoreUnavailable || !strings.Contains(msg, env[envCuratedTable]) {
+					t.Errorf("error %s: %s; want %s naming the table", typ, msg, workflow.ErrorTypeStoreUnavailable)
+				}
+			},
+		},
+		{
+			name:    "analytics counts each fact once",
+			handler: nameAnalytics,
+			setup:   func(t *testing.T) map[string]string { return aggregatesSetup(t, true) },
+			payload: factsPayload(t),
+			check: func(t *testing.T, fn *function, env map[string]string, status int, body []byte) {
+				wantStatus(t, status, body, http.StatusOK)
+				if string(body) != `{"applied":3,"duplicates":0}` {
+					t.Fatalf("first answer %s, want 3 applied", body)
+				}
+				// The same batch again (a retried or replayed execution) counts nothing.
+				status, body = fn.invoke(t, factsPayload(t))
+				wantStatus(t, status, body, http.StatusOK)
+				if string(body) != `{"applied":0,"duplicates":3}` {
+					t.Fatalf("second answer %s, want 3 duplicates", body)
+				}
+				checkAggregates(t, env[envAggregatesTable])
+			},
+		},
+		{
+			name:    "analytics reports a missing table as the store unavailable",
+			handler: nameAnalytics,
+			setup:   func(t *testing.T) map[string]string { return aggregatesSetup(t, false) },
+			payload: factsPayload(t),
+			check: func(t *testing.T, fn *function, env map[string]string, status int, body []byte) {
+				typ, msg := functionError(t, status, body)
+				if typ != analytics.ErrorTypeStoreUnavailable || !strings.Contains(msg, env[envAggregatesTable]) {
+					t.Errorf("error %s: %s; want %s naming the table", typ, msg, analytics.ErrorTypeStoreUnavailable)
+				}
+			},
+		},
+		{
 			name:    "consumer without its workflow fails at init",
 			handler: nameConsumer,
 			setup:   func(*testing.T) map[string]string { return nil },
 			payload: readFixture(t, kinesisFixture),
-			check: func(t *testing.T, fn *function, status int, body []byte) {
+			check: func(t *testing.T, fn *function, _ map[string]string, status int, body []byte) {
 				// The emulator answers 502 with no body when the runtime exits during init.
 				wantStatus(t, status, body, http.StatusBadGateway)
 				fn.waitOutput(t, `"msg":"init failed","handler":"consumer","error":"the consumer function needs WORKFLOW_ARN`)
@@ -117,7 +220,7 @@ func TestRIE(t *testing.T) {
 			env := tt.setup(t)
 			fn := startRIE(t, rie, bootstrap, tt.handler, env)
 			status, body := fn.invoke(t, tt.payload)
-			tt.check(t, fn, status, body)
+			tt.check(t, fn, env, status, body)
 		})
 	}
 }
