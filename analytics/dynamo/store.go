@@ -438,15 +438,16 @@ func (s *Store) applied(ctx context.Context, facts []*event.Fact) (map[string]bo
 	return done, nil
 }
 
-// extremes writes the groups' minimum and maximum of each measure, up to the Store's concurrency at a time.
+// extremes writes the groups' minimum and maximum of each measure. The windows are written up to the Store's
+// concurrency at a time, the extremes of one window one after the other: concurrent updates of one item gain
+// nothing, and some emulators apply them without isolation.
 func (s *Store) extremes(ctx context.Context, groups []*group) error {
-	type job struct {
-		g        *group
+	type extreme struct {
 		attr, op string
 		v        float64
 	}
-	var jobs []job
-	for _, g := range groups {
+	jobs := make([][]extreme, len(groups))
+	for i, g := range groups {
 		for _, m := range sortedMeasures(g.facts) {
 			lo, hi := math.Inf(1), math.Inf(-1)
 			for _, f := range g.facts {
@@ -454,7 +455,7 @@ func (s *Store) extremes(ctx context.Context, groups []*group) error {
 					lo, hi = min(lo, v), max(hi, v)
 				}
 			}
-			jobs = append(jobs, job{g, prefixMin + m, ">", lo}, job{g, prefixMax + m, "<", hi})
+			jobs[i] = append(jobs[i], extreme{prefixMin + m, ">", lo}, extreme{prefixMax + m, "<", hi})
 		}
 	}
 	errs := make([]error, len(jobs))
@@ -463,8 +464,12 @@ func (s *Store) extremes(ctx context.Context, groups []*group) error {
 	for range min(s.concurrency, len(jobs)) {
 		wg.Go(func() {
 			for i := range next {
-				j := jobs[i]
-				errs[i] = s.extreme(ctx, j.g, j.attr, j.op, j.v)
+				for _, x := range jobs[i] {
+					if err := s.extreme(ctx, groups[i], x.attr, x.op, x.v); err != nil {
+						errs[i] = err
+						break
+					}
+				}
 			}
 		})
 	}
