@@ -54,11 +54,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/internal/awsretry"
 )
 
 // API is the part of the DynamoDB client the Store uses. *dynamodb.Client satisfies it.
@@ -141,11 +141,7 @@ func New(api API, name string, opts ...Option) *Store {
 
 // defaultBackOff is exponential with jitter, bounded to 15 s.
 func defaultBackOff() backoff.BackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 20 * time.Millisecond
-	b.MaxInterval = time.Second
-	b.MaxElapsedTime = 15 * time.Second
-	return b
+	return awsretry.Exponential(20 * time.Millisecond, time.Second, 15*time.Second)
 }
 
 // Name returns the table's name.
@@ -279,10 +275,10 @@ func (s *Store) commit(ctx context.Context, tx []*group) (int, error) {
 		}
 		var tce *types.TransactionCanceledException
 		if !errors.As(err, &tce) {
-			if !retryable(err) {
+			if !awsretry.DynamoDBTransient(err) {
 				return 0, err
 			}
-			if werr := wait(ctx, b); werr != nil {
+			if werr := awsretry.Wait(ctx, b); werr != nil {
 				return 0, errors.Join(err, werr)
 			}
 			continue
@@ -292,7 +288,7 @@ func (s *Store) commit(ctx context.Context, tx []*group) (int, error) {
 			return 0, err
 		}
 		if again || dropped == 0 {
-			if werr := wait(ctx, b); werr != nil {
+			if werr := awsretry.Wait(ctx, b); werr != nil {
 				return 0, errors.Join(tce, werr)
 			}
 		}
@@ -416,7 +412,7 @@ func (s *Store) applied(ctx context.Context, facts []*event.Fact) (map[string]bo
 		b := backoff.WithContext(s.newBackOff(), ctx)
 		for {
 			out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
-			if err != nil && !retryable(err) {
+			if err != nil && !awsretry.DynamoDBTransient(err) {
 				return nil, fmt.Errorf("read markers: %w", err)
 			}
 			if err == nil {
@@ -430,7 +426,7 @@ func (s *Store) applied(ctx context.Context, facts []*event.Fact) (map[string]bo
 				}
 				pending = out.UnprocessedKeys
 			}
-			if werr := wait(ctx, b); werr != nil {
+			if werr := awsretry.Wait(ctx, b); werr != nil {
 				return nil, fmt.Errorf("read markers: %w", errors.Join(err, werr))
 			}
 		}
@@ -506,10 +502,10 @@ func (s *Store) extreme(ctx context.Context, g *group, attr, op string, v float6
 		switch {
 		case err == nil, errors.As(err, &ccf):
 			return nil
-		case !retryable(err):
+		case !awsretry.DynamoDBTransient(err):
 			return fmt.Errorf("window %s %s: %s: %w", g.pk, g.sk, attr, err)
 		}
-		if werr := wait(ctx, b); werr != nil {
+		if werr := awsretry.Wait(ctx, b); werr != nil {
 			return fmt.Errorf("window %s %s: %s: %w", g.pk, g.sk, attr, errors.Join(err, werr))
 		}
 	}
@@ -707,36 +703,5 @@ func (s *Store) errorf(op string, err error) error {
 	return fmt.Errorf("analytics/dynamo: %s: table %s: %w", op, s.name, err)
 }
 
-// wait sleeps for b's next interval; it returns an error when b gives up or its context ends.
-func wait(ctx context.Context, b backoff.BackOff) error {
-	d := b.NextBackOff()
-	if d == backoff.Stop {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		return errors.New("gave up retrying")
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // retryable reports whether err is a throttling or transient service error, after which the same call may
-// succeed later.
-func retryable(err error) bool {
-	var apiErr smithy.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	switch apiErr.ErrorCode() {
-	case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-		"InternalServerError", "ServiceUnavailable", "TransactionConflictException", "TransactionInProgressException":
-		return true
-	}
-	return false
-}

@@ -28,6 +28,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/internal/awsretry"
 	"github.com/serverless-data-platform/sdp/workflow/store"
 )
 
@@ -91,11 +92,7 @@ func New(api API, name string, opts ...Option) *Table {
 
 // defaultBackOff is exponential with jitter, bounded to 15 s.
 func defaultBackOff() backoff.BackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 50 * time.Millisecond
-	b.MaxInterval = 2 * time.Second
-	b.MaxElapsedTime = 15 * time.Second
-	return b
+	return awsretry.Exponential(50 * time.Millisecond, 2 * time.Second, 15*time.Second)
 }
 
 // Name returns the table's name.
@@ -201,10 +198,10 @@ func (t *Table) putOne(ctx context.Context, r *request) error {
 			return nil
 		case itemTooLarge(err):
 			return &store.ItemError{ID: r.id, Index: r.index, Size: itemSize(r.av), Err: fmt.Errorf("%w: %w", store.ErrItemTooLarge, err)}
-		case !retryable(err):
+		case !awsretry.DynamoDBTransient(err):
 			return fmt.Errorf("item %q: %w", r.id, err)
 		}
-		if werr := wait(ctx, b); werr != nil {
+		if werr := awsretry.Wait(ctx, b); werr != nil {
 			return fmt.Errorf("item %q: %w (retries: %w)", r.id, err, werr)
 		}
 	}
@@ -263,7 +260,7 @@ func (t *Table) present(ctx context.Context, reqs []request) (map[string]bool, e
 	b := t.backOff(ctx)
 	for {
 		out, err := t.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
-		if err != nil && !retryable(err) {
+		if err != nil && !awsretry.DynamoDBTransient(err) {
 			return nil, err
 		}
 		if err == nil {
@@ -277,7 +274,7 @@ func (t *Table) present(ctx context.Context, reqs []request) (map[string]bool, e
 			}
 			pending = out.UnprocessedKeys
 		}
-		if werr := wait(ctx, b); werr != nil {
+		if werr := awsretry.Wait(ctx, b); werr != nil {
 			return nil, fmt.Errorf("%d keys unprocessed: %w", len(pending[t.name].Keys), errors.Join(err, werr))
 		}
 	}
@@ -296,10 +293,10 @@ func (t *Table) batchWrite(ctx context.Context, writes []types.WriteRequest) err
 			pending = out.UnprocessedItems
 		case itemTooLarge(err):
 			return &store.ItemError{Index: -1, Err: fmt.Errorf("%w: %w", store.ErrItemTooLarge, err)}
-		case !retryable(err):
+		case !awsretry.DynamoDBTransient(err):
 			return err
 		}
-		if werr := wait(ctx, b); werr != nil {
+		if werr := awsretry.Wait(ctx, b); werr != nil {
 			return fmt.Errorf("%d items unprocessed: %w", len(pending[t.name]), errors.Join(err, werr))
 		}
 	}
@@ -386,39 +383,8 @@ func key(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{KeyAttribute: &types.AttributeValueMemberS{Value: id}}
 }
 
-// wait sleeps for b's next interval; it returns an error when b gives up or ctx ends.
-func wait(ctx context.Context, b backoff.BackOff) error {
-	d := b.NextBackOff()
-	if d == backoff.Stop {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		return errors.New("gave up retrying")
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // retryable reports whether err is a throttling or transient service error, after which the same call may
-// succeed later.
-func retryable(err error) bool {
-	var apiErr smithy.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	switch apiErr.ErrorCode() {
-	case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-		"InternalServerError", "ServiceUnavailable", "TransactionConflictException":
-		return true
-	}
-	return false
-}
 
 // itemTooLarge reports whether err is DynamoDB's refusal of an item over its size limit.
 func itemTooLarge(err error) bool {
