@@ -9,7 +9,13 @@ import (
 // and queue message ids.
 func NewID() string {
 	var u [16]byte
-	_, _ = rand.Read(u[:])  // crypto/rand.Read never returns an error
+	_, _ = rand.Read(u[:]) // crypto/rand.Read never returns an error
+	return UUID(u)
+}
+
+// UUID returns the version 4 UUID made of the random bits u, in its canonical form (the version and variant
+// bits are set).
+func UUID(u [16]byte) string {
 	u[6] = u[6]&0x0f | 0x40 // version 4
 	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
 	var s [36]byte
