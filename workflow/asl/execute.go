@@ -382,20 +382,7 @@ func (t *thread) pass(st *state, sc dataflow.Scope, input any) (any, error) {
 			return nil, err
 		}
 	}
-	out, err := applyResultPath(st.resultPath, input, res)
-	if err != nil {
-		return nil, err
-	}
-	if out, err = applyPath(st.outputPath, sc, out); err != nil {
-		return nil, err
-	}
-	if err := t.assign(sc, res, st.assign); err != nil {
-		return nil, err
-	}
-	if err := t.checkSize(st, "returned a result", out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return t.finish(st, sc, input, res)
 }
 
 // choice runs a Choice state: the first rule that matches gives the next state, else Default.
