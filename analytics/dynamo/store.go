@@ -141,7 +141,7 @@ func New(api API, name string, opts ...Option) *Store {
 
 // defaultBackOff is exponential with jitter, bounded to 15 s.
 func defaultBackOff() backoff.BackOff {
-	return awsretry.Exponential(20 * time.Millisecond, time.Second, 15*time.Second)
+	return awsretry.Exponential(20*time.Millisecond, time.Second, 15*time.Second)
 }
 
 // Name returns the table's name.
@@ -702,6 +702,5 @@ func validate(f *event.Fact) error {
 func (s *Store) errorf(op string, err error) error {
 	return fmt.Errorf("analytics/dynamo: %s: table %s: %w", op, s.name, err)
 }
-
 
 // retryable reports whether err is a throttling or transient service error, after which the same call may

@@ -92,7 +92,7 @@ func New(api API, name string, opts ...Option) *Table {
 
 // defaultBackOff is exponential with jitter, bounded to 15 s.
 func defaultBackOff() backoff.BackOff {
-	return awsretry.Exponential(50 * time.Millisecond, 2 * time.Second, 15*time.Second)
+	return awsretry.Exponential(50*time.Millisecond, 2*time.Second, 15*time.Second)
 }
 
 // Name returns the table's name.
@@ -382,7 +382,6 @@ func (t *Table) backOff(ctx context.Context) backoff.BackOff {
 func key(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{KeyAttribute: &types.AttributeValueMemberS{Value: id}}
 }
-
 
 // retryable reports whether err is a throttling or transient service error, after which the same call may
 
