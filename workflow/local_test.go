@@ -464,7 +464,7 @@ func BenchmarkLocalExecuteBolt(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if !bytes.Contains(out, []byte(`"processed":100,"failed":[]`)) {
+		if !bytes.Contains(out, []byte(`"failed":[]`)) || !bytes.Contains(out, []byte(`"processed":100`)) {
 			b.Fatalf("output %s", out)
 		}
 	}
