@@ -40,6 +40,7 @@ type cli struct {
 	Aggregates aggregatesCmd `cmd:"" help:"Print the one-minute aggregate windows per event type and source."`
 	Status     statusCmd     `cmd:"" help:"Print the local stack's progress per shard, the curated count and the DLQ depth."`
 	Executions executionsCmd `cmd:"" help:"List, show and replay workflow executions (local, or in AWS from the execution log)."`
+	Loadtest   loadtestCmd   `cmd:"" help:"Load-test the ingest API, the stream, or the pipeline end to end, and report throughput, latency and SLOs."`
 }
 
 // main traps SIGINT and SIGTERM into a context, so that a command stops cleanly (sdp up drains and
