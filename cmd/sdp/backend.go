@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	awssfn "github.com/aws/aws-sdk-go-v2/service/sfn"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	bolt "go.etcd.io/bbolt"
 
@@ -214,6 +213,3 @@ func (v queueView) Len(ctx context.Context) (int, error) {
 	d, err := v.q.Depth(ctx)
 	return d.Total(), err
 }
-
-// awsSFN is the StartSyncExecution client type, for the compile-time check below.
-var _ sfn.StartSyncExecutionAPI = (*awssfn.Client)(nil)
