@@ -93,9 +93,9 @@ func (c *statusCmd) Run(g *globals) error {
 		return err
 	}
 	var st struct {
-		UptimeSeconds int `json:"uptimeSeconds"`
-		Curated       int `json:"curated"`
-		DLQDepth      int `json:"dlqDepth"`
+		UptimeSeconds int  `json:"uptimeSeconds"`
+		Curated       *int `json:"curated"`
+		DLQDepth      int  `json:"dlqDepth"`
 		Stream        []struct {
 			ShardID string `json:"shardId"`
 			Records uint64 `json:"records"`
@@ -116,7 +116,11 @@ func (c *statusCmd) Run(g *globals) error {
 	if g.Output == "json" {
 		return printJSON(g.stdout, st)
 	}
-	fmt.Fprintf(g.stdout, "up %ds; %d events curated; DLQ depth %d\n", st.UptimeSeconds, st.Curated, st.DLQDepth)
+	curated := "curated count not kept (AWS backend)"
+	if st.Curated != nil {
+		curated = fmt.Sprintf("%d events curated", *st.Curated)
+	}
+	fmt.Fprintf(g.stdout, "up %ds; %s; DLQ depth %d\n", st.UptimeSeconds, curated, st.DLQDepth)
 	records := map[string]uint64{}
 	for _, s := range st.Stream {
 		records[s.ShardID] = s.Records

@@ -54,11 +54,15 @@ func NewRecord(res *asl.Result, events []asl.HistoryEvent) *Record {
 		Output:       res.Output,
 		Events:       events,
 	}
-	var in struct {
+	// The batch id is read from the output when there is one (a few hundred bytes for a batch result) rather
+	// than from the input (the whole batch), which a failed execution leaves as the only place to look.
+	var b struct {
 		BatchID string `json:"batchId"`
 	}
-	if json.Unmarshal(res.Input, &in) == nil {
-		r.BatchID = in.BatchID
+	if len(res.Output) > 0 && json.Unmarshal(res.Output, &b) == nil && b.BatchID != "" {
+		r.BatchID = b.BatchID
+	} else if json.Unmarshal(res.Input, &b) == nil {
+		r.BatchID = b.BatchID
 	}
 	return r
 }
