@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/event"
@@ -37,7 +35,7 @@ var (
 	_ lambda.Handler = (*workflow.Enricher)(nil)
 	_ lambda.Handler = (*workflow.Persister)(nil)
 	_ lambda.Handler = (*analytics.Function)(nil)
-	_ lambda.Handler = kinesisBatchFunc(nil)
+	_ lambda.Handler = (*consumer.Consumer)(nil)
 )
 
 // deps are what the functions are built from besides their settings: how the AWS configuration is loaded
@@ -102,9 +100,9 @@ func newIngest(ctx context.Context, s settings, d deps, log *slog.Logger) (lambd
 	if s.EventStream == "" {
 		return nil, missing(nameIngest, envEventStream, "the Kinesis stream events are written to")
 	}
-	reg, err := event.NewRegistry()
+	reg, err := newRegistry(nameIngest, log)
 	if err != nil {
-		return nil, fmt.Errorf("the ingest function: loading the event schemas: %w", err)
+		return nil, err
 	}
 	cfg, err := loadConfig(ctx, d, nameIngest)
 	if err != nil {
@@ -126,8 +124,13 @@ func newConsumer(ctx context.Context, s settings, d deps, log *slog.Logger) (lam
 	if err != nil {
 		return nil, err
 	}
+	reg, err := newRegistry(nameConsumer, log)
+	if err != nil {
+		return nil, err
+	}
 	ex := sfn.New(sfn.NewClient(cfg, s.SFNEndpoint), s.WorkflowARN, sfn.WithLogger(log))
-	return kinesisBatchFunc(consumer.New(ex, consumer.WithLogger(log)).Handle), nil
+	// The consumer decodes its payload itself (Invoke), faster than the runtime's reflection-based decoder.
+	return consumer.New(ex, consumer.WithLogger(log), consumer.WithValidator(reg)), nil
 }
 
 // newEnrich builds the enrich function with the rules PROCESSING_RULES, the schemas' measures and the
@@ -181,20 +184,16 @@ func newAnalytics(ctx context.Context, s settings, d deps, log *slog.Logger) (la
 	return analytics.NewFunction(store), nil
 }
 
-// kinesisBatchFunc adapts a Kinesis batch handler with partial batch failures (consumer.Consumer.Handle) to
-// lambda.Handler: the event is decoded from JSON and the response encoded to it, with a decoder faster than
-// the runtime's reflection-based one. The handler's error is returned as it is.
-type kinesisBatchFunc func(context.Context, events.KinesisEvent) (events.KinesisEventResponse, error)
-
-// Invoke decodes the Kinesis event, calls f and encodes its response.
-func (f kinesisBatchFunc) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	var ev events.KinesisEvent
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		return nil, fmt.Errorf("consumer: the payload is not a Kinesis event: %w", err)
-	}
-	resp, err := f(ctx, ev)
+// newRegistry loads the event schemas for the function name, and logs each type whose schema the schema
+// compiler cannot compile (its events are validated by the slower reference validator).
+func newRegistry(name string, log *slog.Logger) (*event.Registry, error) {
+	reg, err := event.NewRegistry()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the %s function: loading the event schemas: %w", name, err)
 	}
-	return json.Marshal(&resp)
+	for typ, why := range reg.Fallbacks() {
+		log.Warn("schema not compiled: events of this type use the reference validator",
+			slog.String("type", typ), slog.String("reason", why.Error()))
+	}
+	return reg, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/ingest"
+	"github.com/serverless-data-platform/sdp/stream/consumer"
 	"github.com/serverless-data-platform/sdp/workflow"
 )
 
@@ -334,35 +335,49 @@ func TestEnrichHandler(t *testing.T) {
 	checkEnrichOutput(t, out)
 }
 
-// TestKinesisFixtureShape checks that the fixture decodes as the aws-lambda-go event type does: base64 data
-// and arrival times in epoch seconds.
+// TestKinesisFixtureShape checks that the consumer's own payload decoder reads the fixture as the
+// aws-lambda-go event type does: base64 data, partition keys and arrival times in epoch seconds.
 func TestKinesisFixtureShape(t *testing.T) {
 	t.Parallel()
-	var got []string
-	f := kinesisBatchFunc(func(_ context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
-		for _, r := range ev.Records {
-			got = append(got, fmt.Sprintf("%s %s %.16s %d", r.EventID, r.Kinesis.PartitionKey, r.Kinesis.Data,
-				r.Kinesis.ApproximateArrivalTimestamp.Round(time.Millisecond).UnixMilli()))
+	payload := readFixture(t, kinesisFixture)
+	var typed events.KinesisEvent
+	if err := json.Unmarshal(payload, &typed); err != nil || len(typed.Records) != 3 {
+		t.Fatalf("fixture has %d records (%v), want 3", len(typed.Records), err)
+	}
+	var inputs []event.Batch
+	wf := workflowFunc(func(_ context.Context, in []byte) ([]byte, error) {
+		var b event.Batch
+		if err := json.Unmarshal(in, &b); err != nil {
+			return nil, err
 		}
-		return events.KinesisEventResponse{}, nil
+		inputs = append(inputs, b)
+		return []byte(`{"processed":2,"failed":[]}`), nil
 	})
-	out, _, err := invoke(t, f, string(readFixture(t, kinesisFixture)))
+	out, _, err := invoke(t, consumer.New(wf), string(payload))
 	if err != nil {
 		t.Fatalf("Invoke: %v", err)
 	}
-	if string(out) != `{"batchItemFailures":null}` {
-		t.Errorf("empty response encodes as %s", out)
+	// The third record's data is not JSON: the consumer fails it itself.
+	if want := `{"batchItemFailures":[{"itemIdentifier":"` + seq3 + `"}]}`; string(out) != want {
+		t.Errorf("response = %s, want %s", out, want)
 	}
-	want := []string{
-		"shardId-000000000001:" + seq1 + ` visitor-5521 {"specversion":" 1764148502512`,
-		"shardId-000000000001:" + seq2 + ` customer-88213 {"specversion":" 1764148571734`,
-		"shardId-000000000001:" + seq3 + ` sensor-0042 temperature=21.5 1764148572019`,
+	if len(inputs) != 1 || len(inputs[0].Items) != 2 {
+		t.Fatalf("executions = %+v, want one with the two JSON records", inputs)
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	for i, it := range inputs[0].Items {
+		r := typed.Records[i]
+		got := fmt.Sprintf("%s %s %s %d", it.SequenceNumber, it.PartitionKey, it.Event, it.ArrivalTime.UnixMilli())
+		want := fmt.Sprintf("%s %s %s %d", r.Kinesis.SequenceNumber, r.Kinesis.PartitionKey, r.Kinesis.Data,
+			r.Kinesis.ApproximateArrivalTimestamp.UnixMilli())
+		if got != want {
+			t.Errorf("item %d = %s\nwant %s", i, got, want)
+		}
 	}
-	var raw struct{ Records []json.RawMessage }
-	if err := json.Unmarshal(readFixture(t, kinesisFixture), &raw); err != nil || len(raw.Records) != 3 {
-		t.Errorf("fixture has %d records (%v), want 3", len(raw.Records), err)
-	}
+}
+
+// workflowFunc adapts a function to consumer.Workflow.
+type workflowFunc func(ctx context.Context, input []byte) ([]byte, error)
+
+func (f workflowFunc) Execute(ctx context.Context, input []byte) ([]byte, error) {
+	return f(ctx, input)
 }

@@ -10,8 +10,12 @@ package consumer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/segmentio/encoding/json"
@@ -38,6 +42,9 @@ type Consumer struct {
 	wf         Workflow
 	maxPayload int
 	log        *slog.Logger
+	validator  event.Validator
+	// scratch holds the reusable buffers of Invoke.
+	scratch sync.Pool
 }
 
 // Option configures a Consumer.
@@ -62,6 +69,15 @@ func WithLogger(log *slog.Logger) Option {
 	}
 }
 
+// WithValidator checks every record's data against its event type's schema before the workflow sees it: a
+// record that fails is reported failed (and so, after the mapping's retries, reaches the dead-letter queue)
+// with the validation error in the log, without costing a workflow execution. Events written by ingest are
+// valid already; the check guards against other writers of the stream. Without it the consumer checks only
+// that the data is a JSON object.
+func WithValidator(v event.Validator) Option {
+	return func(c *Consumer) { c.validator = v }
+}
+
 // New returns the consumer that runs batches through wf.
 func New(wf Workflow, opts ...Option) *Consumer {
 	c := &Consumer{wf: wf, maxPayload: DefaultMaxExecutionPayload, log: slog.New(slog.DiscardHandler)}
@@ -77,51 +93,176 @@ const (
 	causeTooLarge  = "record is larger than the execution payload limit"
 )
 
+// record is the part of a Kinesis record the consumer uses.
+type record struct {
+	eventID        string
+	partitionKey   string
+	sequenceNumber string
+	data           []byte
+	arrival        time.Time
+}
+
 // Handle processes one batch of records and reports the records it could not process by sequence number, in
-// record order (an empty list when every record was processed). A record whose data is not a JSON object, or
-// that alone exceeds the execution payload limit, is reported failed (the event source mapping retries it and
-// in the end sends it to the dead-letter queue) without failing its neighbours. Executions run in record
-// order; one that fails as a whole fails its records. Handle never returns an error: a returned error would
-// fail the whole batch.
+// record order (an empty list when every record was processed). A record whose data is not a JSON object (or
+// fails WithValidator's check), or that alone exceeds the execution payload limit, is reported failed (the
+// event source mapping retries it and in the end sends it to the dead-letter queue) without failing its
+// neighbours. Executions run in record order; one that fails as a whole fails its records. Handle never
+// returns an error: a returned error would fail the whole batch.
 func (c *Consumer) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
-	// failed[i] says whether record i is reported; a record can be failed by the consumer (bad data, too
-	// large) or by its execution, and is reported once either way.
-	failed := make([]bool, len(ev.Records))
-	p := planner{max: c.maxPayload}
+	recs := make([]record, len(ev.Records))
 	for i := range ev.Records {
 		r := &ev.Records[i]
-		if !isObject(r.Kinesis.Data) {
-			failed[i] = true
-			c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: record failed", slog.String("sequenceNumber",
-				r.Kinesis.SequenceNumber), slog.String("cause", causeNotObject))
-			continue
-		}
-		if !p.add(i, shardOf(r), r) {
-			failed[i] = true
-			c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: record failed", slog.String("sequenceNumber",
-				r.Kinesis.SequenceNumber), slog.String("cause", causeTooLarge), slog.Int("bytes", len(r.Kinesis.Data)))
-		}
+		recs[i] = record{eventID: r.EventID, partitionKey: r.Kinesis.PartitionKey,
+			sequenceNumber: r.Kinesis.SequenceNumber, data: r.Kinesis.Data, arrival: r.Kinesis.ApproximateArrivalTimestamp.Time}
 	}
-	// Executions run one after the other, in record order, so that a shard's events reach the workflow in
-	// stream order.
-	for _, x := range p.finish() {
-		for _, i := range c.execute(ctx, ev.Records, x) {
-			failed[i] = true
-		}
-	}
-
+	var s scratch
+	failed := c.handle(ctx, recs, &s)
 	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
 	for i, f := range failed {
 		if f {
 			resp.BatchItemFailures = append(resp.BatchItemFailures,
-				events.KinesisBatchItemFailure{ItemIdentifier: ev.Records[i].Kinesis.SequenceNumber})
+				events.KinesisBatchItemFailure{ItemIdentifier: recs[i].sequenceNumber})
 		}
 	}
 	return resp, nil
 }
 
+// Invoke implements lambda.Handler: it decodes the Lambda payload (a Kinesis event) itself, with a decoder
+// that reads only the fields the consumer uses and reuses its buffers between invocations, runs Handle's
+// logic and encodes the partial batch response. An error means the payload is not a Kinesis event.
+func (c *Consumer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	s, _ := c.scratch.Get().(*scratch)
+	if s == nil {
+		s = new(scratch)
+	}
+	defer c.scratch.Put(s)
+	recs, err := s.decode(payload)
+	if err != nil {
+		return nil, err
+	}
+	failed := c.handle(ctx, recs, s)
+	out := append(make([]byte, 0, 64), `{"batchItemFailures":[`...)
+	n := 0
+	for i, f := range failed {
+		if !f {
+			continue
+		}
+		if n > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `{"itemIdentifier":`...)
+		out = json.AppendEscape(out, recs[i].sequenceNumber, 0)
+		out = append(out, '}')
+		n++
+	}
+	return append(out, "]}"...), nil
+}
+
+// kinesisPayload is the Lambda payload of a Kinesis event, reduced to the fields the consumer uses.
+type kinesisPayload struct {
+	Records []kinesisRecord `json:"Records"`
+}
+
+type kinesisRecord struct {
+	EventID string `json:"eventID"`
+	Kinesis struct {
+		PartitionKey   string `json:"partitionKey"`
+		SequenceNumber string `json:"sequenceNumber"`
+		// Data is base64 in the payload; the decoder decodes it.
+		Data []byte `json:"data"`
+		// ApproximateArrivalTimestamp is in seconds since the epoch.
+		ApproximateArrivalTimestamp float64 `json:"approximateArrivalTimestamp"`
+	} `json:"kinesis"`
+}
+
+// scratch holds one invocation's buffers, reused by the next.
+type scratch struct {
+	payload kinesisPayload
+	recs    []record
+	failed  []bool
+	p       planner
+}
+
+// decode reads a Kinesis event payload into s.recs. Strings point into payload (the runtime does not reuse
+// it during the invocation) and are copied wherever they outlive it.
+func (s *scratch) decode(payload []byte) ([]record, error) {
+	clear(s.payload.Records)
+	s.payload.Records = s.payload.Records[:0]
+	if _, err := json.Parse(payload, &s.payload, json.ZeroCopy); err != nil {
+		return nil, fmt.Errorf("consumer: the payload is not a Kinesis event: %w", err)
+	}
+	if cap(s.recs) < len(s.payload.Records) {
+		s.recs = make([]record, len(s.payload.Records))
+	}
+	s.recs = s.recs[:len(s.payload.Records)]
+	for i := range s.payload.Records {
+		r := &s.payload.Records[i]
+		s.recs[i] = record{eventID: r.EventID, partitionKey: r.Kinesis.PartitionKey,
+			sequenceNumber: r.Kinesis.SequenceNumber, data: r.Kinesis.Data,
+			arrival: epochSeconds(r.Kinesis.ApproximateArrivalTimestamp)}
+	}
+	return s.recs, nil
+}
+
+// epochSeconds converts Kinesis's arrival timestamp (seconds, with a fraction) as the Lambda library does.
+func epochSeconds(f float64) time.Time {
+	sec := int64(f)
+	return time.Unix(sec, int64((f-float64(sec))*1e9))
+}
+
+// handle runs the batch and returns, per record, whether it is reported failed.
+func (c *Consumer) handle(ctx context.Context, recs []record, s *scratch) []bool {
+	// failed[i] says whether record i is reported; a record can be failed by the consumer (bad data, too
+	// large) or by its execution, and is reported once either way.
+	if cap(s.failed) < len(recs) {
+		s.failed = make([]bool, len(recs))
+	}
+	failed := s.failed[:len(recs)]
+	clear(failed)
+	s.p.reset(c.maxPayload)
+	for i := range recs {
+		r := &recs[i]
+		if err := c.check(r.data); err != nil {
+			failed[i] = true
+			c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: record failed", slog.String("sequenceNumber",
+				r.sequenceNumber), slog.String("cause", err.Error()))
+			continue
+		}
+		if !s.p.add(i, shardOf(r.eventID), r) {
+			failed[i] = true
+			c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: record failed", slog.String("sequenceNumber",
+				r.sequenceNumber), slog.String("cause", causeTooLarge), slog.Int("bytes", len(r.data)))
+		}
+	}
+	// Executions run one after the other, in record order, so that a shard's events reach the workflow in
+	// stream order.
+	for _, x := range s.p.finish() {
+		for _, i := range c.execute(ctx, recs, x) {
+			failed[i] = true
+		}
+	}
+	return failed
+}
+
+// errNotObject is the cause of a record whose data is not a JSON object.
+var errNotObject = errors.New(causeNotObject)
+
+// check returns why a record's data cannot go to the workflow, or nil.
+func (c *Consumer) check(data []byte) error {
+	if c.validator != nil {
+		if _, err := c.validator.Validate(data); err != nil {
+			return fmt.Errorf("invalid event: %w", err)
+		}
+		return nil
+	}
+	if !isObject(data) {
+		return errNotObject
+	}
+	return nil
+}
+
 // execute runs one execution and returns the indexes (into records) of the records it failed.
-func (c *Consumer) execute(ctx context.Context, records []events.KinesisEventRecord, x execution) []int {
+func (c *Consumer) execute(ctx context.Context, records []record, x execution) []int {
 	if err := ctx.Err(); err != nil {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: execution not started", slog.String("batchId", x.batchID),
 			slog.Any("error", err))
@@ -144,7 +285,7 @@ func (c *Consumer) execute(ctx context.Context, records []events.KinesisEventRec
 	}
 	bySeq := make(map[string]int, len(x.records))
 	for _, i := range x.records {
-		bySeq[records[i].Kinesis.SequenceNumber] = i
+		bySeq[records[i].sequenceNumber] = i
 	}
 	idx := make([]int, 0, len(res.Failed))
 	for _, f := range res.Failed {
@@ -164,10 +305,10 @@ func (c *Consumer) execute(ctx context.Context, records []events.KinesisEventRec
 	return idx
 }
 
-// shardOf returns the record's shard id: the part of the event id before ':' (Lambda's event ids read
+// shardOf returns a record's shard id: the part of its event id before ':' (Lambda's event ids read
 // "shardId-000000000000:<sequence number>").
-func shardOf(r *events.KinesisEventRecord) string {
-	shard, _, _ := strings.Cut(r.EventID, ":")
+func shardOf(eventID string) string {
+	shard, _, _ := strings.Cut(eventID, ":")
 	return shard
 }
 
@@ -210,22 +351,27 @@ type planner struct {
 	esc     []byte
 }
 
+// reset empties the planner for a new batch, keeping its buffers, with max as the execution input limit.
+func (p *planner) reset(max int) {
+	*p = planner{max: max, scratch: p.scratch[:0], esc: p.esc[:0], items: p.items[:0]}
+}
+
 // add appends record i to the open execution, or to a new one when it would not fit; it returns false when
 // the record does not fit in an execution on its own.
-func (p *planner) add(i int, shard string, r *events.KinesisEventRecord) bool {
+func (p *planner) add(i int, shard string, r *record) bool {
 	var err error
 	p.item = event.BatchItem{
-		SequenceNumber: r.Kinesis.SequenceNumber,
-		PartitionKey:   r.Kinesis.PartitionKey,
-		ArrivalTime:    r.Kinesis.ApproximateArrivalTimestamp.UTC(),
-		Event:          r.Kinesis.Data,
+		SequenceNumber: r.sequenceNumber,
+		PartitionKey:   r.partitionKey,
+		ArrivalTime:    r.arrival.UTC(),
+		Event:          r.data,
 	}
-	p.scratch, err = json.Append(p.scratch[:0], &p.item, json.TrustRawMessage) // isObject validated the data
+	p.scratch, err = json.Append(p.scratch[:0], &p.item, json.TrustRawMessage) // check validated the data
 	p.item.Event = nil
 	if err != nil {
 		return false
 	}
-	seq := r.Kinesis.SequenceNumber
+	seq := r.sequenceNumber
 	if len(p.records) > 0 && shard == p.shard &&
 		p.size(shard, p.first, seq, len(p.items)+len(p.scratch)) <= p.max {
 		p.records = append(p.records, i)

@@ -452,3 +452,89 @@ func BenchmarkHandle(b *testing.B) {
 		}
 	}
 }
+
+// validPageView returns a page_view event that passes its schema.
+func validPageView(id string) string {
+	return `{"specversion":"1.0","id":"` + id + `","source":"https://shop.example.com/web","type":"page_view",` +
+		`"time":"2026-11-26T09:15:02Z","subject":"visitor-1","data":{"url":"https://shop.example.com/","session_id":"s-1"}}`
+}
+
+// TestWithValidator checks that records failing their schema are reported without reaching the workflow,
+// and that the others still go through in order.
+func TestWithValidator(t *testing.T) {
+	reg, err := event.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf := &fakeWorkflow{}
+	c := consumer.New(wf, consumer.WithValidator(reg))
+	recs := []events.KinesisEventRecord{
+		rec("101", validPageView("a")),
+		rec("102", strings.Replace(validPageView("b"), `"session_id":"s-1"`, `"session_id":""`, 1)), // minLength
+		rec("103", `{"specversion":"1.0","id":"c","type":"no_such_type"}`),
+		rec("104", validPageView("d")),
+		rec("105", `not json`),
+	}
+	resp, err := c.Handle(context.Background(), events.KinesisEvent{Records: recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := failures(resp), []string{"102", "103", "105"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("failures = %v, want %v", got, want)
+	}
+	bs := wf.batches(t)
+	if len(bs) != 1 || len(bs[0].Items) != 2 || bs[0].Items[0].SequenceNumber != "101" || bs[0].Items[1].SequenceNumber != "104" {
+		t.Fatalf("executions = %+v, want one with records 101 and 104", bs)
+	}
+}
+
+// TestInvokeMatchesHandle checks that Invoke, which decodes the Lambda payload itself, answers as Handle does
+// on the typed event, starts the same executions, and reuses its buffers safely across invocations.
+func TestInvokeMatchesHandle(t *testing.T) {
+	recs := []events.KinesisEventRecord{
+		rec("201", ev("a")),
+		rec("202", ev("b", `"fail":true`)),
+		rec("203", `[1,2]`),
+		recOf("shardId-000000000007", "204", ev("c", `"subject":"x\"y"`)),
+	}
+	payload, err := json.Marshal(events.KinesisEvent{Records: recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	typedWF, rawWF := &fakeWorkflow{}, &fakeWorkflow{}
+	want, err := consumer.New(typedWF).Handle(context.Background(), events.KinesisEvent{Records: recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := consumer.New(rawWF)
+	for range 3 {
+		out, err := c.Invoke(context.Background(), payload)
+		if err != nil {
+			t.Fatalf("Invoke: %v", err)
+		}
+		var got events.KinesisEventResponse
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("response %s: %v", out, err)
+		}
+		if !reflect.DeepEqual(failures(got), failures(want)) {
+			t.Errorf("Invoke failures = %v, Handle's = %v", failures(got), failures(want))
+		}
+	}
+	if len(rawWF.inputs) != 3*len(typedWF.inputs) {
+		t.Fatalf("Invoke started %d executions in 3 calls, Handle %d in one", len(rawWF.inputs), len(typedWF.inputs))
+	}
+	for i, in := range rawWF.inputs {
+		if w := typedWF.inputs[i%len(typedWF.inputs)]; !bytes.Equal(in, w) {
+			t.Errorf("execution %d input:\n%s\nwant:\n%s", i, in, w)
+		}
+	}
+	for _, bad := range []string{`{"Records":"none"}`, `[`, `{"Records":[{"kinesis":{"data":"%%%"}}]}`} {
+		if _, err := c.Invoke(context.Background(), []byte(bad)); err == nil || !strings.Contains(err.Error(), "not a Kinesis event") {
+			t.Errorf("Invoke(%s) = %v, want an error saying it is not a Kinesis event", bad, err)
+		}
+	}
+	out, err := c.Invoke(context.Background(), []byte(`{"Records":[]}`))
+	if err != nil || string(out) != `{"batchItemFailures":[]}` {
+		t.Errorf("empty batch: %s, %v", out, err)
+	}
+}
