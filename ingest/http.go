@@ -23,19 +23,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeHTTP(w, http.StatusMethodNotAllowed, methodNotAllowed(r.Method))
 		return
 	}
-	body, err := readBody(w, r, h.limits.MaxBodyBytes)
+	buf, _ := h.bodies.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	defer func() {
+		// Bodies far above the usual size are not kept, so that one large request does not pin its memory.
+		if cap(*buf) <= maxPooledBody {
+			h.bodies.Put(buf)
+		}
+	}()
+	body, err := readBody(w, r, h.limits.MaxBodyBytes, (*buf)[:0])
 	if err != nil {
 		status, resp, _ := bodyError(err)
 		writeHTTP(w, status, resp)
 		return
 	}
+	*buf = body
 	status, resp, _ := h.Ingest(r.Context(), r.Header.Get("Content-Type"), r.Header.Get("Content-Encoding"), body)
 	writeHTTP(w, status, resp)
 }
 
-// readBody reads r's body up to limit+1 bytes, so that Ingest itself reports a body one byte over the
-// limit; a longer one fails here with an error wrapping event.ErrTooLarge.
-func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error) {
+// maxPooledBody is the largest body buffer ServeHTTP keeps for the next request.
+const maxPooledBody = 1 << 20
+
+// readBody reads r's body up to limit+1 bytes into dst (reusing its capacity), so that Ingest itself reports
+// a body one byte over the limit; a longer one fails here with an error wrapping event.ErrTooLarge.
+func readBody(w http.ResponseWriter, r *http.Request, limit int, dst []byte) ([]byte, error) {
 	if r.ContentLength > int64(limit) {
 		return nil, fmt.Errorf("%w: the body is %d bytes, the limit is %d", event.ErrTooLarge, r.ContentLength, limit)
 	}
@@ -45,7 +59,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error)
 	}
 	// bytes.Buffer.ReadFrom wants MinRead bytes free before each read: leave room so that a body of the
 	// announced length is read without growing the buffer.
-	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if cap(dst) < size+bytes.MinRead {
+		dst = make([]byte, 0, size+bytes.MinRead)
+	}
+	buf := bytes.NewBuffer(dst[:0])
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, int64(limit)+1))
 	if err != nil {
 		var tooLarge *http.MaxBytesError

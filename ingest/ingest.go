@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	segjson "github.com/segmentio/encoding/json"
@@ -26,7 +27,8 @@ type Producer interface {
 	// counts as taken only when its result has a SequenceNumber; the others carry an ErrorCode (Kinesis's
 	// codes) and may be sent again. A non-nil error means that no record of the call was taken. PutRecords
 	// blocks until the stream answers or ctx is done. Ingest never calls it with more records or bytes than
-	// the Handler's per-call limits.
+	// the Handler's per-call limits. It must not keep recs or their Data after it returns: the Handler
+	// reuses the buffers they point into.
 	PutRecords(ctx context.Context, recs []event.Record) ([]event.PutResult, error)
 }
 
@@ -41,15 +43,18 @@ const (
 	DefaultMaxBytesPerCall = event.MaxPutBytes
 )
 
-// Handler is the Ingestion function. It is safe for concurrent use; it keeps no state between calls.
+// Handler is the Ingestion function. It is safe for concurrent use; it keeps no state between calls but
+// reusable buffers.
 type Handler struct {
-	validator  event.Validator
-	producer   Producer
-	limits     event.Limits
-	log        *slog.Logger
-	retryAfter time.Duration
-	maxRecords int
-	maxBytes   int
+	// bodies holds *[]byte buffers for request bodies read by ServeHTTP; intakes holds *intake.
+	bodies, intakes sync.Pool
+	validator       event.Validator
+	producer        Producer
+	limits          event.Limits
+	log             *slog.Logger
+	retryAfter      time.Duration
+	maxRecords      int
+	maxBytes        int
 }
 
 // New returns a Handler that checks events with v and writes the valid ones to p. Both are required. New
@@ -121,11 +126,16 @@ func (h *Handler) Ingest(ctx context.Context, contentType, contentEncoding strin
 	if err != nil {
 		return bodyError(err)
 	}
-	in := intake{h: h, lim: lim, errs: make([]ItemError, 0, 4)}
+	in, _ := h.intakes.Get().(*intake)
+	if in == nil {
+		in = &intake{seen: make(map[string]int)}
+	}
+	defer h.intakes.Put(in)
+	in.reset(h, lim)
 	if err := event.Split(format, decoded, lim, in.add); err != nil {
 		return bodyError(err)
 	}
-	accepted, throttled, failed := h.produce(ctx, &in)
+	accepted, throttled, failed := h.produce(ctx, in)
 	if throttled || failed {
 		// Producer failures were appended after the validation errors: put them back in index order.
 		slices.SortFunc(in.errs, func(a, b ItemError) int { return a.Index - b.Index })
@@ -208,13 +218,19 @@ func (in *intake) add(i int, raw []byte, splitErr error) {
 			Message: fmt.Sprintf("the record (event and partition key) is %d bytes, the limit is %d", n, in.lim.MaxEventBytes)})
 		return
 	}
-	if in.seen == nil {
-		in.seen = make(map[string]int)
-	}
 	in.seen[ev.ID] = i
 	in.recs = append(in.recs, event.Record{PartitionKey: pk, Data: raw})
 	in.index = append(in.index, i)
 	in.ids = append(in.ids, ev.ID)
+}
+
+// reset empties the intake for a body, keeping its buffers. The errors are the answer's, so they are new.
+func (in *intake) reset(h *Handler, lim event.Limits) {
+	clear(in.recs) // drop the references to the last body
+	clear(in.ids)
+	clear(in.seen)
+	*in = intake{h: h, lim: lim, recs: in.recs[:0], index: in.index[:0], ids: in.ids[:0], seen: in.seen,
+		errs: make([]ItemError, 0, 4)}
 }
 
 // reject records why the event at index i is refused.

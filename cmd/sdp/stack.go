@@ -66,6 +66,9 @@ type stackConfig struct {
 	WrapHandler func(name string, h lambda.Handler) lambda.Handler
 	// Reference is the enrich function's reference data; nil means workflow.DefaultReference.
 	Reference workflow.Reference
+	// NoConsumer leaves the event source mapping stopped: events accumulate in the stream (within its
+	// retention) until a run without it consumes them from the last checkpoint.
+	NoConsumer bool
 	// KeepExecutions bounds the execution records kept (history.DefaultKeep when 0).
 	KeepExecutions int
 	// AWS, when set, runs the local runtime over AWS resources (or their emulators) instead of the embedded
@@ -134,7 +137,10 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	dbPath := filepath.Join(cfg.DataDir, "sdp.db")
-	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	// The free list is not written at each commit (it grows with the stream and would be rewritten on every
+	// append); bbolt rebuilds it when it opens the file. Every commit is still synced before it returns.
+	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true,
+		FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%s is in use by another sdp up; stop it or choose another --data-dir", dbPath)
@@ -154,6 +160,10 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	s := &stack{cfg: cfg, log: logger, db: db, funcs: map[string]*function{}}
 	if s.registry, err = event.NewRegistry(); err != nil {
 		return nil, err
+	}
+	for typ, why := range s.registry.Fallbacks() {
+		logger.Warn("schema not compiled: events of this type use the reference validator",
+			slog.String("type", typ), slog.String("reason", why.Error()))
 	}
 	var (
 		producer    ingest.Producer
@@ -248,8 +258,8 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	if executor != nil {
 		wf = executor
 	}
-	cons := consumer.New(wf, consumer.WithLogger(logger))
-	addFunc("consumer", func() lambda.Handler { return lambda.NewHandler(cons.Handle) })
+	cons := consumer.New(wf, consumer.WithLogger(logger), consumer.WithValidator(s.registry))
+	addFunc("consumer", func() lambda.Handler { return cons })
 
 	// The event source mapping between the stream and the consumer, as the template configures it in AWS.
 	src := consumerFn.Kinesis[0]
@@ -307,7 +317,11 @@ func (s *stack) Run(ctx context.Context, ready func(addr string)) error {
 	if s.stream != nil {
 		wg.Go(func() { errs <- s.stream.Run(loops) })
 	}
-	wg.Go(func() { errs <- s.mapping.Run(loops) })
+	if s.cfg.NoConsumer {
+		s.log.Info("the event source mapping is stopped (--no-consumer): events stay in the stream")
+	} else {
+		wg.Go(func() { errs <- s.mapping.Run(loops) })
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.srv.Serve(ln) }()
 	if ready != nil {

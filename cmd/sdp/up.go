@@ -20,6 +20,7 @@ type upCmd struct {
 	KeepExecutions int      `default:"2000" help:"Workflow execution records kept for sdp executions (the oldest are dropped)."`
 	LogLevel       string   `enum:"debug,info,warn,error" default:"info" help:"Log level of the JSON logs on stderr."`
 	CPUProfile     string   `name:"cpu-profile" type:"path" help:"Write a CPU profile of the whole run to this file (read it with go tool pprof)."`
+	NoConsumer     bool     `name:"no-consumer" help:"Do not run the event source mapping: ingest writes to the stream and events wait there (within its retention) for a later sdp up to consume them from the last checkpoint. For staging data and for measuring ingest alone."`
 
 	Backend         string `enum:"local,aws" default:"local" help:"local: embedded stand-ins for Kinesis, DynamoDB and SQS; aws: the AWS resources named below (or emulators at --endpoint-url)."`
 	Stream          string `default:"sdp-events" help:"aws: the Kinesis stream's name or ARN (stack output StreamArn)."`
@@ -56,7 +57,7 @@ func (c *upCmd) Run(g *globals) error {
 		rules = append(rules, rule)
 	}
 	cfg := stackConfig{DataDir: dir, Addr: c.Addr, Region: g.Region, Shards: c.Shards, Rules: rules,
-		KeepExecutions: c.KeepExecutions, Logger: logger}
+		KeepExecutions: c.KeepExecutions, NoConsumer: c.NoConsumer, Logger: logger}
 	if c.Backend == "aws" {
 		awsCfg, err := awsConfig(g)
 		if err != nil {

@@ -68,6 +68,9 @@ func (l *Log) PutRecords(ctx context.Context, recs []event.Record) ([]event.PutR
 				if st.bucket == nil {
 					return fmt.Errorf("bucket of shard %s is missing", l.shards[it.shard].id)
 				}
+				// Keys only ever grow: full pages halve the pages each commit writes (the default
+				// fill splits appended pages half-empty).
+				st.bucket.FillPercent = 1.0
 				// Arrival times never go back within a shard, so that AT_TIMESTAMP reads and trimming can
 				// rely on their order even when the clock steps back.
 				st.arrival = now
