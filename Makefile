@@ -3,13 +3,21 @@
 GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS  ?= -race -count=1 -timeout 25m
-BENCH_COUNT ?= 6
+BENCH_COUNT ?= 1
 
-.PHONY: test lint bench build tools clean
+.PHONY: test fuzz-differential lint bench bench-go bench-ingest bench-compare build tools clean
 
 ## test: install what the tests need, lint, and run every test (the README's test command)
 test: tools lint
 	SDP_REQUIRE_AWSCLI=1 SDP_REQUIRE_NPM_TOOLS=1 SDP_REQUIRE_EMULATORS=1 $(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) fuzz-differential
+
+## fuzz-differential: the schema-compiled validator against the reference validator, on fuzzed event bytes and
+## on generated documents, for a bounded time each (FUZZTIME); a disagreement fails and is saved in testdata/fuzz
+FUZZTIME ?= 30s
+fuzz-differential:
+	$(GO) test -run '^$$' -fuzz '^FuzzCompiledMatchesReference$$' -fuzztime $(FUZZTIME) ./event
+	$(GO) test -run '^$$' -fuzz '^FuzzGeneratedMatchesReference$$' -fuzztime $(FUZZTIME) ./event
 
 ## tools: Go modules, the pinned npm test tools (tools/npm) and the AWS CLI v2 (a real client of the local Lambda Invoke API)
 tools:
@@ -23,9 +31,21 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-## bench: every benchmark, in the form benchstat reads (go run golang.org/x/perf/cmd/benchstat bench.txt)
-bench:
+## bench: every Go benchmark, then ingest against a bare parsing server, then the hot path side by side with
+## the TypeScript peers; it ends with the consumer: and validate: lines of that run
+bench: bench-go bench-ingest bench-compare
+
+## bench-go: every Go benchmark, in the form benchstat reads (go run golang.org/x/perf/cmd/benchstat bench.txt)
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./... | tee bench.txt
+
+## bench-ingest: the highest rate sdp up ingests with p99 < 50 ms, against a bare Go server that only parses
+bench-ingest: build
+	$(GO) run ./tools/benchingest -sdp bin/sdp -out bin/benchingest.json
+
+## bench-compare: consumer path and validation on one core beside Powertools (TypeScript) and Node + ajv
+bench-compare: tools
+	$(GO) run ./tools/benchcmp -records 10000 -invalid 0.01 -duration 3s -rounds 3 -cpu 1 -out bin/benchcmp
 
 ## build: the sdp CLI into bin/
 build:

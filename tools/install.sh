@@ -2,8 +2,9 @@
 # Installs what `make test` needs beyond Go modules, when it is missing:
 #   - the AWS CLI v2 from Debian's package (awscli), at /usr/bin/aws: the tests use it as a real client of the
 #     local Lambda Invoke API. Another `aws` (v1) may come first on PATH, so the tests call /usr/bin/aws.
-#   - the Node.js test tools pinned by tools/npm/package-lock.json (the Amazon States Language validator),
-#     installed with `npm ci` into tools/npm/node_modules; Node.js and npm from Debian's packages if missing.
+#   - the Node.js tools pinned by tools/npm/package-lock.json (the Amazon States Language validator, the AWS API
+#     emulators, and the Powertools and ajv anchors of make bench), installed with `npm ci` into
+#     tools/npm/node_modules; Node.js and npm from Debian's packages if missing.
 #   - moto, the Python emulator of SQS and DynamoDB, which the machine's Python carries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
