@@ -18,6 +18,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 
 	"github.com/serverless-data-platform/sdp/event/internal/docgen"
 )
@@ -132,6 +135,14 @@ type outcome struct {
 func compareValidators(r *Registry, raw []byte) outcome {
 	fast, ferr := r.Validate(raw)
 	ref, rerr := r.ValidateReference(raw)
+	if rv := (*ValidationError)(nil); errors.As(rerr, &rv) && rv.Rule == RuleValidatorFailure {
+		// The reference crashed (a number big.Rat cannot read): there is nothing to compare with, and the
+		// compiled path must still answer.
+		if ferr == nil {
+			return outcome{rule: "valid"}
+		}
+		return outcome{rule: RuleValidatorFailure}
+	}
 	// Validity first, then the error's pointer, rule and message, or the decoded envelope.
 	switch {
 	case ferr == nil && rerr == nil:
@@ -161,78 +172,30 @@ func compareValidators(r *Registry, raw []byte) outcome {
 // is random; the compiled schema takes them in sorted order. So the compiled message must be the reference's,
 // or the message of another of those first-ranked leaves with the same pointer and rule. The names that
 // additionalProperties rejects are listed in map order too (on both paths, when Validate falls back to the
-// reference), so those lists are compared sorted.
+// reference), so they may come in any order.
 func sameMessage(r *Registry, raw []byte, compiled, reference *ValidationError) bool {
-	want := canonicalMessage(compiled.Rule, compiled.Message)
-	if want == canonicalMessage(reference.Rule, reference.Message) {
+	if compiled.Message == reference.Message {
 		return true
 	}
-	for _, c := range referenceCandidates(r, raw) {
-		if c.Pointer == compiled.Pointer && c.Rule == compiled.Rule && canonicalMessage(c.Rule, c.Message) == want {
+	for _, l := range firstLeaves(r, raw) {
+		c := r.convert(l)
+		if c.Pointer != compiled.Pointer || c.Rule != compiled.Rule {
+			continue
+		}
+		if c.Message == compiled.Message {
+			return true
+		}
+		if ap, ok := l.ErrorKind.(*kind.AdditionalProperties); ok && listsNames(compiled.Message, ap.Properties) {
 			return true
 		}
 	}
 	return false
 }
 
-// additionalPrefix and additionalSuffix frame the reference's message for additionalProperties.
-const additionalPrefix, additionalSuffix = "additional properties ", " not allowed"
-
-// canonicalMessage returns the message of an error of rule, with the names of an additionalProperties
-// message sorted.
-func canonicalMessage(rule, msg string) string {
-	if rule != "additionalProperties" {
-		return msg
-	}
-	names, ok := quotedList(msg, additionalPrefix, additionalSuffix)
-	if !ok {
-		return msg
-	}
-	slices.Sort(names)
-	return additionalPrefix + strings.Join(names, ", ") + additionalSuffix
-}
-
-// quotedList splits a message of the form prefix + "'a', 'b'" + suffix into its quoted names, escapes kept.
-// The reference quotes a name with Go's escapes and a backslash before a quote, so the quote that ends a
-// name is the first one not escaped.
-func quotedList(msg, prefix, suffix string) ([]string, bool) {
-	list, ok := strings.CutPrefix(msg, prefix)
-	if !ok {
-		return nil, false
-	}
-	if list, ok = strings.CutSuffix(list, suffix); !ok {
-		return nil, false
-	}
-	var out []string
-	for list != "" {
-		if list[0] != '\'' {
-			return nil, false
-		}
-		i := 1
-		for i < len(list) && list[i] != '\'' {
-			if list[i] == '\\' {
-				i++ // the escaped byte cannot end the name
-			}
-			i++
-		}
-		if i >= len(list) {
-			return nil, false
-		}
-		out = append(out, list[:i+1])
-		if list = list[i+1:]; list == "" {
-			break
-		}
-		if list, ok = strings.CutPrefix(list, ", "); !ok || list == "" {
-			return nil, false
-		}
-	}
-	return out, len(out) > 0
-}
-
-// referenceCandidates returns, as the registry converts them, the reference's leaf errors for raw that rank
-// first in the registry's selection. It returns nil
-// when the schema does not decide (the registry's own checks do).
-func referenceCandidates(r *Registry, raw []byte) []*ValidationError {
+// firstLeaves returns the reference's leaf errors for raw that rank first in the registry's selection, in
+// the order the reference produced them. It returns nil when the schema does not decide (the registry's own
+// checks do).
+func firstLeaves(r *Registry, raw []byte) []*jsonschema.ValidationError {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return nil
@@ -259,23 +222,104 @@ func referenceCandidates(r *Registry, raw []byte) []*ValidationError {
 	}
 	walk(ve)
 	// The registry's order: the longest location first, then by the location joined with "/".
+	joined := func(l *jsonschema.ValidationError) string { return strings.Join(l.InstanceLocation, "/") }
 	sort.SliceStable(leaves, func(i, j int) bool {
-		a, b := leaves[i].InstanceLocation, leaves[j].InstanceLocation
-		if len(a) != len(b) {
-			return len(a) > len(b)
+		a, b := leaves[i], leaves[j]
+		if len(a.InstanceLocation) != len(b.InstanceLocation) {
+			return len(a.InstanceLocation) > len(b.InstanceLocation)
 		}
-		return strings.Join(a, "/") < strings.Join(b, "/")
+		return joined(a) < joined(b)
 	})
-	top := leaves[0].InstanceLocation
-	var out []*ValidationError
-	for _, l := range leaves {
-		if len(l.InstanceLocation) != len(top) || strings.Join(l.InstanceLocation, "/") != strings.Join(top, "/") {
-			break
-		}
-		// A leaf converts to itself: it is its own only leaf.
-		out = append(out, r.convert(l))
+	n := 1
+	for n < len(leaves) && len(leaves[n].InstanceLocation) == len(leaves[0].InstanceLocation) &&
+		joined(leaves[n]) == joined(leaves[0]) {
+		n++
 	}
-	return out
+	return leaves[:n]
+}
+
+// additionalPrefix and additionalSuffix frame the reference's message for additionalProperties.
+const additionalPrefix, additionalSuffix = "additional properties ", " not allowed"
+
+// listsNames reports whether msg is the reference's additionalProperties message for names, in any order.
+// Each name is quoted as the reference quotes it; the reference's quoting is not always reversible (a name
+// that ends with a backslash loses the escape of that backslash), so the message is matched against the
+// quoted names rather than parsed.
+func listsNames(msg string, names []string) bool {
+	p := message.NewPrinter(language.English)
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		one := (&kind.AdditionalProperties{Properties: []string{n}}).LocalizedString(p)
+		quoted[i] = strings.TrimSuffix(strings.TrimPrefix(one, additionalPrefix), additionalSuffix)
+	}
+	list, ok := strings.CutPrefix(msg, additionalPrefix)
+	if !ok {
+		return false
+	}
+	if list, ok = strings.CutSuffix(list, additionalSuffix); !ok {
+		return false
+	}
+	// match consumes rest with the names not yet used, backtracking where two quoted names share a prefix.
+	used := make([]bool, len(quoted))
+	var match func(rest string, left int) bool
+	match = func(rest string, left int) bool {
+		if left == 0 {
+			return rest == ""
+		}
+		if left < len(quoted) {
+			var sep bool
+			if rest, sep = strings.CutPrefix(rest, ", "); !sep {
+				return false
+			}
+		}
+		for i, q := range quoted {
+			if !used[i] && strings.HasPrefix(rest, q) {
+				used[i] = true
+				if match(rest[len(q):], left-1) {
+					return true
+				}
+				used[i] = false
+			}
+		}
+		return false
+	}
+	return len(names) > 0 && match(list, len(names))
+}
+
+// TestListsNames checks that a message of the reference's for additionalProperties is recognised as listing
+// its names in any order, whatever the names hold (quotes, commas, backslashes, control characters), and
+// that other names are not.
+func TestListsNames(t *testing.T) {
+	t.Parallel()
+	p := message.NewPrinter(language.English)
+	render := func(names ...string) string {
+		return (&kind.AdditionalProperties{Properties: names}).LocalizedString(p)
+	}
+	tests := []struct {
+		name  string
+		msg   string
+		names []string
+		want  bool
+	}{
+		{"one name", render("x"), []string{"x"}, true},
+		{"two orders", render("b", "a"), []string{"a", "b"}, true},
+		{"quote and comma in a name", render("a', 'b", "c"), []string{"c", "a', 'b"}, true},
+		{"quote and comma are not a separator", render("a', 'b"), []string{"a", "b"}, false},
+		{"backslashes", render(`a\`, `'`, "z"), []string{"z", `'`, `a\`}, true},
+		{"control characters and non-ASCII", render("\n\x00", "é"), []string{"é", "\n\x00"}, true},
+		{"a name missing", render("a", "b"), []string{"a"}, false},
+		{"a name too many", render("a"), []string{"a", "b"}, false},
+		{"different names", render("a", "b"), []string{"a", "c"}, false},
+		{"another message", "'a' does not match pattern '^b$'", []string{"a"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := listsNames(tt.msg, tt.names); got != tt.want {
+				t.Errorf("listsNames(%q, %q) = %v, want %v", tt.msg, tt.names, got, tt.want)
+			}
+		})
+	}
 }
 
 // eventDiff compares two decoded envelopes field by field (times as instants with their offsets, data as

@@ -2,7 +2,6 @@ package event
 
 import (
 	"bytes"
-	"fmt"
 	"strings"
 
 	"github.com/segmentio/encoding/iso8601"
@@ -134,7 +133,8 @@ func (e *envelope) decode(raw []byte, typ string) (Event, error) {
 		// The general decoder's own time parser, so that both paths accept the same times.
 		tm, err := iso8601.Parse(string(t[1 : len(t)-1]))
 		if err != nil {
-			return Event{}, fmt.Errorf("time: cannot parse %s as an RFC 3339 time", t)
+			// The general decoder reports it, in the reference path's words.
+			return decodeSlow(raw)
 		}
 		ev.Time = tm
 	}

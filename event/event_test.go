@@ -305,3 +305,42 @@ func BenchmarkSplit(b *testing.B) {
 		}
 	}
 }
+
+// TestValidateNumbersBeyondTheReference checks numbers whose exponents the reference validator cannot read
+// (it fails internally on them): the compiled path places them by sign and exponent, and the reference path
+// refuses the event instead of crashing.
+func TestValidateNumbersBeyondTheReference(t *testing.T) {
+	r, err := NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, value, want string // want: "" for valid, else the error's pointer and rule
+	}{
+		{name: "tiny positive", value: "1e-100000000"},
+		{name: "zero mantissa", value: "0e100000000"},
+		{name: "tiny negative", value: "-1e-100000000", want: "/data/battery_pct: minimum"},
+		{name: "huge positive", value: "1e100000000", want: "/data/battery_pct: maximum"},
+		{name: "huge negative", value: "-1e100000000", want: "/data/battery_pct: minimum"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := []byte(`{"specversion":"1.0","id":"x","source":"urn:a","type":"sensor_reading","time":"2026-11-26T09:00:00Z",` +
+				`"data":{"device_id":"d","metric":"co2","value":1,"unit":"ppm","battery_pct":` + tt.value + `}}`)
+			_, err := r.Validate(raw)
+			var got string
+			if ve := (*ValidationError)(nil); errors.As(err, &ve) {
+				got = ve.Pointer + ": " + ve.Rule
+			} else if err != nil {
+				t.Fatalf("error %T %v", err, err)
+			}
+			if got != tt.want {
+				t.Errorf("Validate = %q (%v), want %q", got, err, tt.want)
+			}
+			_, err = r.ValidateReference(raw)
+			if ve := (*ValidationError)(nil); !errors.As(err, &ve) && err != nil {
+				t.Errorf("ValidateReference error %T %v", err, err)
+			}
+		})
+	}
+}

@@ -48,6 +48,10 @@ func (e *ValidationError) Error() string {
 	return p + ": " + e.Message + " (" + e.Rule + ")"
 }
 
+// RuleValidatorFailure is the rule of a ValidationError for an event the reference validator could not
+// check (it failed internally, on a number too large for it, say).
+const RuleValidatorFailure = "validatorFailure"
+
 // Validator checks one event's raw JSON against its type's schema and decodes its envelope. Implementations
 // are safe for concurrent use. A faster, schema-compiled implementation can replace the default one.
 type Validator interface {
@@ -224,8 +228,15 @@ type compiledType struct {
 
 // ValidateReference is Validate on the reference validator alone: the event is decoded into Go values and
 // checked by the interpreting validator. It is the yardstick the compiled path is tested against.
-func (r *Registry) ValidateReference(raw []byte) (Event, error) {
-	var ev Event
+func (r *Registry) ValidateReference(raw []byte) (ev Event, err error) {
+	defer func() {
+		// The reference validator panics on some valid JSON (a number such as 1e100000000, which big.Rat
+		// cannot read); the event is refused rather than the process brought down.
+		if p := recover(); p != nil {
+			ev, err = Event{}, &ValidationError{Rule: RuleValidatorFailure,
+				Message: fmt.Sprintf("the reference validator failed on this event: %v", p)}
+		}
+	}()
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return ev, &ValidationError{Rule: "json", Message: "malformed JSON: " + err.Error()}

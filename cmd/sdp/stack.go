@@ -139,8 +139,10 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	dbPath := filepath.Join(cfg.DataDir, "sdp.db")
 	// The free list is not written at each commit (it grows with the stream and would be rewritten on every
 	// append); bbolt rebuilds it when it opens the file. Every commit is still synced before it returns.
+	// The file is mapped 1 GiB at a time from the start (address space, not memory), so that a growing
+	// stream does not stall every reader and writer while bbolt remaps it at each doubling.
 	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true,
-		FreelistType: bolt.FreelistMapType})
+		FreelistType: bolt.FreelistMapType, InitialMmapSize: 1 << 30})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%s is in use by another sdp up; stop it or choose another --data-dir", dbPath)

@@ -429,7 +429,8 @@ func (cl *collector) str(n *node, s string, emit bool) bool {
 }
 
 // number applies the numeric keywords with big.Rat, as the reference does. Where big.Rat cannot read the
-// literal (exponents beyond a million) the reference panics; here the keyword fails.
+// literal (exponents beyond a million) the reference panics; here compareUnreadable places it, and
+// multipleOf fails.
 func (cl *collector) number(n *node, v any, emit bool) bool {
 	if len(n.nums) == 0 && n.multipleOf == nil {
 		return true
@@ -438,19 +439,22 @@ func (cl *collector) number(n *node, v any, emit bool) bool {
 	x, ok := ratOf(v)
 	for i := range n.nums {
 		c := &n.nums[i]
-		var pass bool
+		var r int
 		if ok {
-			r := x.Cmp(c.rat)
-			switch c.op {
-			case opMin:
-				pass = r >= 0
-			case opMax:
-				pass = r <= 0
-			case opExMin:
-				pass = r > 0
-			default:
-				pass = r < 0
-			}
+			r = x.Cmp(c.rat)
+		} else {
+			r = compareUnreadable(v, c.rat)
+		}
+		var pass bool
+		switch c.op {
+		case opMin:
+			pass = r >= 0
+		case opMax:
+			pass = r <= 0
+		case opExMin:
+			pass = r > 0
+		default:
+			pass = r < 0
 		}
 		if !pass {
 			cl.fail(emit, numberKind(c, v, x, ok))
@@ -553,6 +557,29 @@ func numberKind(c *numCheck, v any, x *big.Rat, ok bool) jsonschema.ErrorKind {
 		return &kind.ExclusiveMaximum{Got: x, Want: c.rat}
 	}
 	return &kind.MultipleOf{Got: x, Want: c.rat}
+}
+
+// compareUnreadable compares with bound a number beyond big.Rat's reach (an exponent beyond a million): with a
+// large positive exponent it is beyond every bound, on its sign's side; with a large negative one it is a
+// hair from zero, on its sign's side; with a zero mantissa it is zero.
+func compareUnreadable(v any, bound *big.Rat) int {
+	s := fmt.Sprint(v)
+	neg := strings.HasPrefix(s, "-")
+	mant, exp, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(s, "-")), "e")
+	if strings.Trim(mant, "0.") == "" {
+		return -bound.Sign()
+	}
+	if !strings.HasPrefix(exp, "-") {
+		if neg {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case !neg && bound.Sign() > 0, neg && bound.Sign() >= 0:
+		return -1
+	}
+	return 1
 }
 
 // unreadableNumber is the error for a number beyond big.Rat's reach (an exponent beyond a million), which

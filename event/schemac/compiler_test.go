@@ -185,7 +185,7 @@ func TestErrorStrings(t *testing.T) {
 		{"validation", &ValidationError{InstanceLocation: []string{"data", "a/b~c"}, Keyword: "type", Message: "want string"},
 			"/data/a~1b~0c: want string (type)"},
 		{"validation at the root", &ValidationError{Keyword: "required", Message: "missing"}, "(document): missing (required)"},
-		{"syntax", &SyntaxError{Offset: 3, Msg: "unexpected end of JSON input"}, "unexpected end of JSON input (at offset 3)"},
+		{"syntax", &SyntaxError{Offset: 3, Msg: "unexpected end of JSON input"}, "unexpected end of JSON input"},
 		{"unsupported", &UnsupportedError{Keyword: "unevaluatedItems", Location: "u#/x", Detail: "d"},
 			`unsupported keyword "unevaluatedItems" at u#/x: d`},
 	} {

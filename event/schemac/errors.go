@@ -73,7 +73,8 @@ type SyntaxError struct {
 	Msg    string
 }
 
-// Error renders the message and the offset.
+// Error returns Msg alone, so that a document rejected as malformed reads the same whichever validator
+// rejected it (the reference's decoder reports no offset).
 func (e *SyntaxError) Error() string {
-	return e.Msg + " (at offset " + strconv.Itoa(e.Offset) + ")"
+	return e.Msg
 }

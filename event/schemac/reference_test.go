@@ -13,6 +13,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 )
 
 // requireTools reports whether tests must fail, rather than skip, when what they need is missing.
@@ -69,11 +71,12 @@ func refCompiler(docs map[string]any) *jsonschema.Compiler {
 }
 
 // refSelection is the registry's selection on the reference's error: the location (before the required
-// append), the keyword and the first missing property.
+// append), the keyword, the first missing property and the message.
 type refSelection struct {
 	loc     string
 	keyword string
 	missing string
+	message string
 }
 
 // selectRef picks the error from a reference validation error as the event registry does.
@@ -101,6 +104,8 @@ func selectRef(err error) (refSelection, []refSelection) {
 		}
 		return strings.Join(a, "/") < strings.Join(b, "/")
 	})
+	// The registry renders messages in English.
+	english := message.NewPrinter(language.English)
 	conv := func(l *jsonschema.ValidationError) refSelection {
 		s := refSelection{loc: strings.Join(l.InstanceLocation, "/"), keyword: "schema"}
 		if kp := l.ErrorKind.KeywordPath(); len(kp) > 0 {
@@ -109,6 +114,11 @@ func selectRef(err error) (refSelection, []refSelection) {
 		if req, ok := l.ErrorKind.(*kind.Required); ok && len(req.Missing) > 0 {
 			s.missing = req.Missing[0]
 		}
+		// The reference lists the names additionalProperties rejects in Go map order; ours are sorted.
+		if ap, ok := l.ErrorKind.(*kind.AdditionalProperties); ok {
+			slices.Sort(ap.Properties)
+		}
+		s.message = l.ErrorKind.LocalizedString(english)
 		return s
 	}
 	var all []refSelection
@@ -124,7 +134,8 @@ func selectOurs(err error) refSelection {
 	if !errors.As(err, &ve) {
 		return refSelection{keyword: "not a validation error: " + err.Error()}
 	}
-	return refSelection{loc: strings.Join(ve.InstanceLocation, "/"), keyword: ve.Keyword, missing: ve.Missing}
+	return refSelection{loc: strings.Join(ve.InstanceLocation, "/"), keyword: ve.Keyword, missing: ve.Missing,
+		message: ve.Message}
 }
 
 // sameRank reports whether a and b sort equal in the registry's selection.
