@@ -3,7 +3,7 @@
 GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS  ?= -race -count=1 -timeout 25m
-BENCH_COUNT ?= 1
+BENCH_COUNT ?= 6
 
 .PHONY: test fuzz-differential lint bench bench-go bench-ingest bench-compare build tools clean
 
@@ -39,9 +39,10 @@ bench: bench-go bench-ingest bench-compare
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./... | tee bench.txt
 
-## bench-ingest: the highest rate sdp up ingests with p99 < 50 ms, against a bare Go server that only parses
+## bench-ingest: the highest rate sdp up ingests (consumer stopped) with p99 < 50 ms, against a bare Go server
+## that only parses the same bodies
 bench-ingest: build
-	$(GO) run ./tools/benchingest -sdp bin/sdp -out bin/benchingest.json
+	$(GO) run ./tools/benchingest -sdp bin/sdp -sdp-args --no-consumer -out bin/benchingest.json
 
 ## bench-compare: consumer path and validation on one core beside Powertools (TypeScript) and Node + ajv
 bench-compare: tools

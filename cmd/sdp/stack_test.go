@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/ingest"
+	"github.com/serverless-data-platform/sdp/stream/esm"
 )
 
 // startStack runs a local stack in-process on a loopback port and stops it when the test ends.
@@ -420,6 +422,46 @@ func TestInvokeAPIFunctions(t *testing.T) {
 			if got != tt.wantType {
 				t.Errorf("error type %q, want %q", got, tt.wantType)
 			}
+		})
+	}
+}
+
+// TestNoConsumer checks that sdp up --no-consumer takes events into the stream without invoking the consumer,
+// and that the next sdp up on the same data directory consumes them from the last checkpoint.
+func TestNoConsumer(t *testing.T) {
+	dir := t.TempDir()
+	body, ids := sampleIDs(t)
+	var calls atomic.Int64
+	observe := func(fn esm.Function) esm.Function {
+		return func(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+			calls.Add(1)
+			return fn(ctx, ev)
+		}
+	}
+	s, err := openStack(stackConfig{DataDir: dir, Addr: "127.0.0.1:0", NoConsumer: true, Observe: observe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, func(a string) { addr <- a }) }()
+	base := "http://" + <-addr
+	if status, r := postEvents(t, base, "application/json", body); status != http.StatusAccepted || r.Accepted != len(ids) {
+		t.Fatalf("POST sample = %d %+v, want 202 with %d accepted", status, r, len(ids))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("stack stopped with an error: %v", err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("the consumer was invoked %d times with --no-consumer", n)
+	}
+
+	base, _ = startStack(t, stackConfig{DataDir: dir})
+	for id := range ids {
+		eventually(t, 10*time.Second, "event "+id+" curated", func() bool {
+			return getJSON(t, base+"/v1/events/"+id, nil) == http.StatusOK
 		})
 	}
 }

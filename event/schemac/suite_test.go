@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -39,43 +41,10 @@ type suiteGroup struct {
 // with the suite except where noted above. Groups that use unsupported keywords must fail to compile with an
 // *UnsupportedError. For invalid cases, the error we select must be the reference's.
 func TestSuite(t *testing.T) {
-	dir := filepath.Join(moduleDir(t, suiteModule), "testdata", "JSON-Schema-Test-Suite")
-	base := filepath.Join(dir, "tests", "draft2020-12")
-	remotes := map[string]any{}
-	err := filepath.WalkDir(filepath.Join(dir, "remotes"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(filepath.Join(dir, "remotes"), p)
-		remotes["http://localhost:1234/"+filepath.ToSlash(rel)] = decode(t, b)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("reading remotes: %v", err)
-	}
-	var files []string
-	for _, pat := range []string{"*.json", "optional/*.json", "optional/format/*.json"} {
-		m, _ := filepath.Glob(filepath.Join(base, pat))
-		files = append(files, m...)
-	}
-	if len(files) == 0 {
-		t.Fatalf("no suite files under %s", base)
-	}
+	groupsByFile, remotes := loadSuite(t)
 	var total, passed, unsupportedCases, departures, ties, validCases, fastValid int
-	for _, f := range files {
-		rel, _ := filepath.Rel(base, f)
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var groups []suiteGroup
-		if err := json.Unmarshal(b, &groups); err != nil {
-			t.Fatalf("%s: %v", rel, err)
-		}
+	for _, rel := range slices.Sorted(maps.Keys(groupsByFile)) {
+		groups := groupsByFile[rel]
 		var fileCases, filePassed, fileUnsupported int
 		for _, g := range groups {
 			const url = "http://testsuites.com/schema.json"
@@ -142,7 +111,7 @@ func TestSuite(t *testing.T) {
 		unsupportedCases += fileUnsupported
 	}
 	t.Logf("%d files, %d cases: %d agree with the reference, %d in unsupported groups; %d cases where the reference departs from the suite; %d error selections decided by a tie the reference breaks in map order; the fast pass alone accepts %d of the %d valid cases",
-		len(files), total, passed, unsupportedCases, departures, ties, fastValid, validCases)
+		len(groupsByFile), total, passed, unsupportedCases, departures, ties, fastValid, validCases)
 }
 
 // checkCase compares our answer with the reference's, for both passes, and returns 0 on a mismatch, 1 on
