@@ -55,6 +55,8 @@ type Handler struct {
 	retryAfter      time.Duration
 	maxRecords      int
 	maxBytes        int
+	// objects is the S3 path (WithObjects), nil when it is off.
+	objects *objectPath
 }
 
 // New returns a Handler that checks events with v and writes the valid ones to p. Both are required. New

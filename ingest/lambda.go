@@ -15,8 +15,8 @@ import (
 )
 
 // ErrUnsupportedEvent is wrapped by the error Invoke returns for an AWS event that the function does not
-// handle (yet): S3 notifications, EventBridge events, API Gateway payload format 1.0, other services'
-// records.
+// handle: S3 notifications and EventBridge S3 events when the S3 path is off (WithObjects), other
+// EventBridge events, API Gateway payload format 1.0, other services' records.
 var ErrUnsupportedEvent = errors.New("unsupported event")
 
 // HandleAPIGateway answers an API Gateway HTTP API request (payload format 2.0) for POST /v1/events the way
@@ -97,6 +97,8 @@ type invocation struct {
 			} `json:"object"`
 		} `json:"s3"`
 	} `json:"Records"`
+	// Resume is set by the function's own request to continue an object (see WithSelfInvoker).
+	Resume *ResumeRequest `json:"sdpResume"`
 	// Source, DetailType and Detail are set by EventBridge events.
 	Source     string `json:"source"`
 	DetailType string `json:"detail-type"`
@@ -113,8 +115,10 @@ type invocation struct {
 // Invoke is the Lambda entry point of the function. It tells the payload's shape apart:
 //   - an API Gateway HTTP API event (payload format 2.0) is answered by HandleAPIGateway, and Invoke
 //     returns the APIGatewayV2HTTPResponse as JSON;
-//   - an S3 event notification or an EventBridge "Object Created" event gets an error wrapping
-//     ErrUnsupportedEvent (S3 ingest is not available yet), as do other AWS event shapes;
+//   - an S3 event notification (ObjectCreated:*), an EventBridge "Object Created" event or the function's
+//     own ResumeRequest ingests the objects it names when the S3 path is on (WithObjects), and Invoke
+//     returns an ObjectsResponse as JSON; without it they get an error wrapping ErrUnsupportedEvent, as do
+//     other AWS event shapes;
 //   - anything else is a direct invocation whose payload is one CloudEvent or a JSON array of them:
 //     Invoke passes it to Ingest and returns the Response as JSON.
 //
@@ -129,6 +133,9 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 				return nil, err
 			}
 			return segjson.Marshal(resp)
+		}
+		if out, ok, err := h.invokeObjects(ctx, inv); ok {
+			return out, err
 		}
 		if err := inv.unsupported(); err != nil {
 			return nil, fmt.Errorf("ingest: invoke: %w", err)
@@ -173,6 +180,9 @@ func (inv *invocation) isAPIGatewayV2() bool {
 func (inv *invocation) unsupported() error {
 	const s3Hint = "; send the events to POST /v1/events or invoke the function with a JSON array of CloudEvents"
 	switch {
+	case inv.Resume != nil:
+		return fmt.Errorf("%w: a request to continue s3://%s/%s, but the S3 path is off", ErrUnsupportedEvent,
+			inv.Resume.Bucket, inv.Resume.Key)
 	case len(inv.Records) > 0:
 		r := inv.Records[0]
 		if r.EventSource == "aws:s3" {

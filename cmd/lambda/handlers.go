@@ -12,6 +12,7 @@ import (
 	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/ingest"
+	"github.com/serverless-data-platform/sdp/ingest/bulk"
 	"github.com/serverless-data-platform/sdp/stream/consumer"
 	"github.com/serverless-data-platform/sdp/workflow"
 	"github.com/serverless-data-platform/sdp/workflow/sfn"
@@ -45,6 +46,10 @@ type deps struct {
 	newProducer        func(cfg aws.Config, stream string, log *slog.Logger) (ingest.Producer, error)
 	newCuratedStore    func(cfg aws.Config, table string, log *slog.Logger) (workflow.Store, error)
 	newAggregatesStore func(cfg aws.Config, table string, log *slog.Logger) (analytics.Store, error)
+	// newObjectStores and newSelfInvoker build the ingest function's S3 path; when newObjectStores is nil
+	// the path is off (S3 events are refused as unsupported).
+	newObjectStores func(cfg aws.Config, s settings) ingest.ObjectStores
+	newSelfInvoker  func(cfg aws.Config, s settings) ingest.SelfInvoker
 }
 
 // awsDeps are the deps of a function running in Lambda: the SDK's default configuration (region and the
@@ -57,6 +62,8 @@ func awsDeps() deps {
 		newProducer:        newProducer,
 		newCuratedStore:    newCuratedStore,
 		newAggregatesStore: newAggregatesStore,
+		newObjectStores:    newObjectStores,
+		newSelfInvoker:     newSelfInvoker,
 	}
 }
 
@@ -95,7 +102,10 @@ func loadConfig(ctx context.Context, d deps, function string) (aws.Config, error
 	return cfg, nil
 }
 
-// newIngest builds the ingest function over the Kinesis stream EVENT_STREAM.
+// newIngest builds the ingest function over the Kinesis stream EVENT_STREAM. Its S3 path ingests the objects
+// named by S3 notifications and EventBridge events, from any bucket the function's role may read, with the
+// same validator and producer; an object not finished within one invocation is continued by invoking the
+// function itself (AWS_LAMBDA_FUNCTION_NAME) asynchronously.
 func newIngest(ctx context.Context, s settings, d deps, log *slog.Logger) (lambda.Handler, error) {
 	if s.EventStream == "" {
 		return nil, missing(nameIngest, envEventStream, "the Kinesis stream events are written to")
@@ -112,7 +122,20 @@ func newIngest(ctx context.Context, s settings, d deps, log *slog.Logger) (lambd
 	if err != nil {
 		return nil, err
 	}
-	return ingest.New(reg, p, ingest.WithLogger(log)), nil
+	opts := []ingest.Option{ingest.WithLogger(log)}
+	if d.newObjectStores != nil {
+		g, err := bulk.NewIngester(reg, p, bulk.WithLogger(log))
+		if err != nil {
+			return nil, fmt.Errorf("the %s function: %w", nameIngest, err)
+		}
+		opts = append(opts, ingest.WithObjects(d.newObjectStores(cfg, s), g))
+		if d.newSelfInvoker != nil {
+			if inv := d.newSelfInvoker(cfg, s); inv != nil {
+				opts = append(opts, ingest.WithSelfInvoker(inv))
+			}
+		}
+	}
+	return ingest.New(reg, p, opts...), nil
 }
 
 // newConsumer builds the stream consumer over the Express state machine WORKFLOW_ARN.

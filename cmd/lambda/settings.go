@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,6 +40,14 @@ const (
 	envSFNEndpoint     = "AWS_ENDPOINT_URL_SFN"
 	envEndpoint        = "AWS_ENDPOINT_URL"
 	envIgnoreEndpoints = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
+	// envS3Endpoint and envLambdaEndpoint are the SDK's endpoint settings of S3 and Lambda: the ingest
+	// function's S3 path addresses buckets by path when an S3 endpoint is set, and invokes itself at the
+	// Lambda one.
+	envS3Endpoint     = "AWS_ENDPOINT_URL_S3"
+	envLambdaEndpoint = "AWS_ENDPOINT_URL_LAMBDA"
+	// envFunctionName is set by Lambda to the function's name: the ingest function invokes itself by it to
+	// continue an object it could not finish in one invocation.
+	envFunctionName = "AWS_LAMBDA_FUNCTION_NAME"
 	// envLogLevel is the function's application log level (LoggingConfig.ApplicationLogLevel).
 	envLogLevel = "AWS_LAMBDA_LOG_LEVEL"
 )
@@ -55,7 +64,12 @@ type settings struct {
 	ReferenceData   string
 	// SFNEndpoint is the Step Functions endpoint to use instead of AWS's, or "".
 	SFNEndpoint string
-	LogLevel    slog.Level
+	// S3Endpoint and LambdaEndpoint are the S3 and Lambda endpoints to use instead of AWS's, or "".
+	S3Endpoint     string
+	LambdaEndpoint string
+	// FunctionName is the function's own name in Lambda, or "".
+	FunctionName string
+	LogLevel     slog.Level
 }
 
 // loadSettings reads the settings through getenv (os.Getenv in main).
@@ -69,6 +83,7 @@ func loadSettings(getenv func(string) string) settings {
 		ProcessingRules: getenv(envProcessingRules),
 		ReferenceData:   getenv(envReferenceData),
 		LogLevel:        logLevel(getenv(envLogLevel)),
+		FunctionName:    getenv(envFunctionName),
 	}
 	// The SDK's rules: the service's variable wins over the global one, and both are ignored when told so.
 	if !strings.EqualFold(getenv(envIgnoreEndpoints), "true") {
@@ -76,6 +91,8 @@ func loadSettings(getenv func(string) string) settings {
 		if s.SFNEndpoint == "" {
 			s.SFNEndpoint = getenv(envEndpoint)
 		}
+		s.S3Endpoint = cmp.Or(getenv(envS3Endpoint), getenv(envEndpoint))
+		s.LambdaEndpoint = cmp.Or(getenv(envLambdaEndpoint), getenv(envEndpoint))
 	}
 	return s
 }

@@ -38,12 +38,24 @@ func TestLoadSettings(t *testing.T) {
 		{
 			name: "service endpoint wins over the global one",
 			env:  map[string]string{envSFNEndpoint: "http://127.0.0.1:1", envEndpoint: "http://127.0.0.1:2"},
-			want: settings{SFNEndpoint: "http://127.0.0.1:1"},
+			want: settings{SFNEndpoint: "http://127.0.0.1:1", S3Endpoint: "http://127.0.0.1:2", LambdaEndpoint: "http://127.0.0.1:2"},
 		},
 		{
 			name: "global endpoint",
 			env:  map[string]string{envEndpoint: "http://127.0.0.1:2"},
-			want: settings{SFNEndpoint: "http://127.0.0.1:2"},
+			want: settings{SFNEndpoint: "http://127.0.0.1:2", S3Endpoint: "http://127.0.0.1:2", LambdaEndpoint: "http://127.0.0.1:2"},
+		},
+		{
+			name: "S3 and Lambda endpoints and the function's name",
+			env: map[string]string{envS3Endpoint: "http://127.0.0.1:3", envLambdaEndpoint: "http://127.0.0.1:4",
+				envEndpoint: "http://127.0.0.1:2", envFunctionName: "sdp-Ingest-1"},
+			want: settings{SFNEndpoint: "http://127.0.0.1:2", S3Endpoint: "http://127.0.0.1:3", LambdaEndpoint: "http://127.0.0.1:4",
+				FunctionName: "sdp-Ingest-1"},
+		},
+		{
+			name: "configured S3 endpoint ignored",
+			env:  map[string]string{envS3Endpoint: "http://127.0.0.1:3", envIgnoreEndpoints: "true"},
+			want: settings{},
 		},
 		{
 			name: "configured endpoints ignored",
