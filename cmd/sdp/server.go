@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/stream/dlq"
+	"github.com/serverless-data-platform/sdp/stream/dlq/workbench"
 	"github.com/serverless-data-platform/sdp/stream/esm"
 )
 
@@ -24,6 +27,7 @@ func (s *stack) routes(ctx context.Context) http.Handler {
 	mux.HandleFunc("GET /v1/events/{id}", s.getEvent)
 	mux.HandleFunc("GET /v1/aggregates", s.getAggregates)
 	mux.HandleFunc("GET /v1/dlq", s.getDLQ)
+	s.dlqRoutes(mux)
 	mux.HandleFunc("GET /v1/status", s.getStatus)
 	mux.HandleFunc("GET /v1/executions", s.listExecutions)
 	mux.HandleFunc("GET /v1/executions/{name}", s.getExecution)
@@ -129,6 +133,122 @@ func (s *stack) getDLQ(w http.ResponseWriter, r *http.Request) {
 	}
 	// Each message encodes as {"id", "sentAt", "body"}, its on-failure record embedded as JSON.
 	writeJSON(w, http.StatusOK, map[string]any{"queue": queueName, "depth": depth, "messages": msgs})
+}
+
+// dlqRoutes adds the DLQ workbench's API: GET /v1/dlq/messages (the groups), GET /v1/dlq/messages/{id},
+// GET /v1/dlq/messages/{id}/explain, POST /v1/dlq/redrive and POST /v1/dlq/purge. The workbench runs over
+// the stack's queue, stream and execution records; redrives go back onto the stream (the local log), or
+// through the workflow, and their audit lines to <data dir>/dlq-audit.jsonl.
+func (s *stack) dlqRoutes(mux *http.ServeMux) {
+	var store workbench.Store
+	switch q := s.dlq.(type) {
+	case *dlq.Local:
+		store = workbench.FromLocal(q)
+	case queueView:
+		store = workbench.FromQueue(q.q)
+	}
+	var stream workbench.Stream
+	if s.stream != nil {
+		stream = workbench.FromLog(s.stream)
+	} else if r, ok := s.reader.(workbench.Stream); ok {
+		stream = r
+	}
+	wb, err := workbench.New(store, stream, s.registry, workbench.WithFailures(workbench.FromHistory(s.history)))
+	if err != nil {
+		unavailable := func(w http.ResponseWriter, _ *http.Request) {
+			writeError(w, http.StatusNotImplemented, "the DLQ workbench is not available on this stack: "+err.Error())
+		}
+		for _, p := range []string{"GET /v1/dlq/messages", "GET /v1/dlq/messages/{id}", "GET /v1/dlq/messages/{id}/explain",
+			"POST /v1/dlq/redrive", "POST /v1/dlq/purge"} {
+			mux.HandleFunc(p, unavailable)
+		}
+		return
+	}
+	mux.HandleFunc("GET /v1/dlq/messages", func(w http.ResponseWriter, r *http.Request) {
+		l, err := wb.List(r.Context())
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "listing the DLQ: "+err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, l)
+	})
+	mux.HandleFunc("GET /v1/dlq/messages/{id}", func(w http.ResponseWriter, r *http.Request) {
+		d, err := wb.Show(r.Context(), r.PathValue("id"))
+		if err != nil {
+			writeDLQError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, d)
+	})
+	mux.HandleFunc("GET /v1/dlq/messages/{id}/explain", func(w http.ResponseWriter, r *http.Request) {
+		x, err := wb.Explain(r.Context(), r.PathValue("id"))
+		if err != nil {
+			writeDLQError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, x)
+	})
+	mux.HandleFunc("POST /v1/dlq/redrive", func(w http.ResponseWriter, r *http.Request) {
+		var req redriveRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, "the body must be a JSON redrive request: "+err.Error())
+			return
+		}
+		opts := workbench.RedriveOptions{Filter: req.Filter, Rate: req.Rate, DryRun: req.DryRun, SkipInvalid: req.SkipInvalid}
+		switch {
+		case req.Target == "workflow":
+			opts.Target = workbench.ToWorkflow(s.workflow)
+		case req.Target != "" && req.Target != "stream":
+			writeError(w, http.StatusBadRequest, "target: stream or workflow")
+			return
+		case s.stream != nil:
+			opts.Target = workbench.ToStream(s.stream)
+		default:
+			// With the AWS backend the stack holds no producer: the records run through the workflow.
+			opts.Target = workbench.ToWorkflow(s.workflow)
+		}
+		if !req.DryRun {
+			f, err := openAudit(filepath.Join(s.cfg.DataDir, "dlq-audit.jsonl"))
+			if err != nil {
+				writeError(w, http.StatusInternalServerError, err.Error())
+				return
+			}
+			defer f.Close()
+			opts.Audit = f
+		}
+		rep, err := wb.Redrive(r.Context(), opts)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "redrive: "+err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, rep)
+	})
+	mux.HandleFunc("POST /v1/dlq/purge", func(w http.ResponseWriter, r *http.Request) {
+		var req purgeRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, "the body must be a JSON purge request: "+err.Error())
+			return
+		}
+		deleted, err := wb.Purge(r.Context(), req.IDs)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "purge: "+err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, purgeResponse{Deleted: deleted})
+	})
+}
+
+// writeDLQError answers an error of the workbench: 404 for an unknown message, 409 for a message that is
+// not an on-failure record, 500 otherwise.
+func writeDLQError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, workbench.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error()+"; list the messages with sdp dlq ls")
+	case errors.Is(err, workbench.ErrNotOnFailure):
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	}
 }
 
 // getStatus answers GET /v1/status, the dashboard's feed: per shard the records held and the mapping's
