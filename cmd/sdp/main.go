@@ -40,7 +40,9 @@ type cli struct {
 	Aggregates aggregatesCmd `cmd:"" help:"Print the one-minute aggregate windows per event type and source."`
 	Status     statusCmd     `cmd:"" help:"Print the local stack's progress per shard, the curated count and the DLQ depth."`
 	Executions executionsCmd `cmd:"" help:"List, show and replay workflow executions (local, or in AWS from the execution log)."`
+	DLQ        dlqCmd        `cmd:"" name:"dlq" help:"Inspect, explain, redrive and purge the dead-letter queue (local stack, or SQS with --backend aws)."`
 	Loadtest   loadtestCmd   `cmd:"" help:"Load-test the ingest API, the stream, or the pipeline end to end, and report throughput, latency and SLOs."`
+	Backfill   backfillCmd   `cmd:"" help:"Load history: send every object of s3://bucket/prefix or a folder to the ingest API or the stream, resumably."`
 }
 
 // main traps SIGINT and SIGTERM into a context, so that a command stops cleanly (sdp up drains and
