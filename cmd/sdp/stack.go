@@ -137,12 +137,11 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	dbPath := filepath.Join(cfg.DataDir, "sdp.db")
-	// The free list is not written at each commit (it grows with the stream and would be rewritten on every
-	// append); bbolt rebuilds it when it opens the file. Every commit is still synced before it returns.
 	// The file is mapped 1 GiB at a time from the start (address space, not memory), so that a growing
-	// stream does not stall every reader and writer while bbolt remaps it at each doubling.
-	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true,
-		FreelistType: bolt.FreelistMapType, InitialMmapSize: 1 << 30})
+	// stream does not stall every reader and writer while bbolt remaps it at each doubling. The free list
+	// stays on disk: rebuilding it at open would read (and map in) the whole file.
+	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType,
+		InitialMmapSize: 1 << 30})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%s is in use by another sdp up; stop it or choose another --data-dir", dbPath)
@@ -315,10 +314,12 @@ func (s *stack) Run(ctx context.Context, ready func(addr string)) error {
 	// the stop comes still find the stream and the stores open.
 	loops, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	if s.stream != nil {
 		wg.Go(func() { errs <- s.stream.Run(loops) })
 	}
+	// The database's mapped pages are let go of regularly, so that resident memory stays bounded.
+	wg.Go(func() { errs <- releaseResident(loops, s.db) })
 	if s.cfg.NoConsumer {
 		s.log.Info("the event source mapping is stopped (--no-consumer): events stay in the stream")
 	} else {

@@ -7,6 +7,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -19,8 +20,15 @@ import (
 // MaxItemBytes is the largest item the table takes: DynamoDB's item size limit of 400 KB.
 const MaxItemBytes = 400 << 10
 
-// curatedBucket is the bbolt bucket of the local table.
-const curatedBucket = "curated"
+// curatedBucket is the bbolt bucket of the local table; curatedMetaBucket holds its item count under
+// countKey, kept by Put in the same transaction as the items.
+const (
+	curatedBucket     = "curated"
+	curatedMetaBucket = "curated-meta"
+)
+
+// countKey is the key of the item count in curatedMetaBucket.
+var countKey = []byte("count")
 
 // ErrItemTooLarge is wrapped by the error about an item over MaxItemBytes.
 var ErrItemTooLarge = errors.New("item too large")
@@ -62,8 +70,19 @@ type Local struct {
 // OpenLocal makes sure the bucket exists in db and returns the table. The database stays owned by the caller.
 func OpenLocal(db *bolt.DB) (*Local, error) {
 	err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists([]byte(curatedBucket))
-		return err
+		b, err := tx.CreateBucketIfNotExists([]byte(curatedBucket))
+		if err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucketIfNotExists([]byte(curatedMetaBucket))
+		if err != nil {
+			return err
+		}
+		if meta.Get(countKey) == nil {
+			// A table from before the count was kept is counted once.
+			return meta.Put(countKey, binary.BigEndian.AppendUint64(nil, uint64(b.Stats().KeyN)))
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: open local table: bucket %s: %w", curatedBucket, err)
@@ -98,6 +117,7 @@ func (l *Local) Put(ctx context.Context, items []event.Curated) error {
 	}
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(curatedBucket))
+		added := uint64(0)
 		for i := range items {
 			id := []byte(items[i].ID)
 			if b.Get(id) != nil {
@@ -106,8 +126,14 @@ func (l *Local) Put(ctx context.Context, items []event.Curated) error {
 			if err := b.Put(id, values[i]); err != nil {
 				return fmt.Errorf("item %q: %w", items[i].ID, err)
 			}
+			added++
 		}
-		return nil
+		if added == 0 {
+			return nil
+		}
+		meta := tx.Bucket([]byte(curatedMetaBucket))
+		n := binary.BigEndian.Uint64(meta.Get(countKey)) + added
+		return meta.Put(countKey, binary.BigEndian.AppendUint64(nil, n))
 	})
 	if err != nil {
 		return fmt.Errorf("store: put %d items: %w", len(items), err)
@@ -136,14 +162,15 @@ func (l *Local) Get(ctx context.Context, id string) (event.Curated, bool, error)
 	return c, found, nil
 }
 
-// Count returns the number of items in the table.
+// Count returns the number of items in the table, without reading them.
 func (l *Local) Count(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("store: count: %w", err)
 	}
 	n := 0
 	err := l.db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket([]byte(curatedBucket)).Stats().KeyN
+		// The count is kept beside the table by Put: counting the items would read every page.
+		n = int(binary.BigEndian.Uint64(tx.Bucket([]byte(curatedMetaBucket)).Get(countKey)))
 		return nil
 	})
 	if err != nil {
