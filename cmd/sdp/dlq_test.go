@@ -35,41 +35,7 @@ func updating() bool {
 // startStoppable runs a stack like startStack and returns a function that stops it (also called at cleanup).
 func startStoppable(t *testing.T, cfg stackConfig) (string, func()) {
 	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
-	s, err := openStack(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, func(a string) { addr <- a }) }()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("stack stopped before it was ready: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("stack not ready after 10s")
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("stack stopped with an error: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("stack did not stop within 30s of cancellation")
-		}
-	}
-	t.Cleanup(stop)
+	base, _, stop := runStack(t, cfg)
 	return base, stop
 }
 

@@ -25,6 +25,14 @@ import (
 // startStack runs a local stack in-process on a loopback port and stops it when the test ends.
 func startStack(t *testing.T, cfg stackConfig) (string, *stack) {
 	t.Helper()
+	base, s, _ := runStack(t, cfg)
+	return base, s
+}
+
+// runStack is startStack that also returns a function that stops the stack before the test ends (it is
+// called at cleanup too; calling it again does nothing).
+func runStack(t *testing.T, cfg stackConfig) (string, *stack, func()) {
+	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
@@ -46,7 +54,12 @@ func startStack(t *testing.T, cfg stackConfig) (string, *stack) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("stack not ready after 10s")
 	}
-	t.Cleanup(func() {
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case err := <-done:
@@ -56,8 +69,9 @@ func startStack(t *testing.T, cfg stackConfig) (string, *stack) {
 		case <-time.After(30 * time.Second):
 			t.Error("stack did not stop within 30s of cancellation")
 		}
-	})
-	return base, s
+	}
+	t.Cleanup(stop)
+	return base, s, stop
 }
 
 func postEvents(t testing.TB, base, contentType string, body []byte) (int, ingest.Response) {
@@ -438,22 +452,11 @@ func TestNoConsumer(t *testing.T) {
 			return fn(ctx, ev)
 		}
 	}
-	s, err := openStack(stackConfig{DataDir: dir, Addr: "127.0.0.1:0", NoConsumer: true, Observe: observe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, func(a string) { addr <- a }) }()
-	base := "http://" + <-addr
+	base, _, stop := runStack(t, stackConfig{DataDir: dir, NoConsumer: true, Observe: observe})
 	if status, r := postEvents(t, base, "application/json", body); status != http.StatusAccepted || r.Accepted != len(ids) {
 		t.Fatalf("POST sample = %d %+v, want 202 with %d accepted", status, r, len(ids))
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("stack stopped with an error: %v", err)
-	}
+	stop()
 	if n := calls.Load(); n != 0 {
 		t.Fatalf("the consumer was invoked %d times with --no-consumer", n)
 	}
