@@ -42,7 +42,7 @@ bench-go:
 ## bench-ingest: the highest rate sdp up ingests (consumer stopped) with p99 < 50 ms, against a bare Go server
 ## that only parses the same bodies
 bench-ingest: build
-	$(GO) run ./tools/benchingest -sdp bin/sdp -sdp-args --no-consumer -out bin/benchingest.json
+	$(GO) run ./tools/benchingest -sdp bin/sdp -sdp-args --no-consumer -start 800 -growth 1.2 -rounds 2 -out bin/benchingest.json
 
 ## bench-compare: consumer path and validation on one core beside Powertools (TypeScript) and Node + ajv
 bench-compare: tools

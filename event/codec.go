@@ -417,10 +417,26 @@ func skipKey(b []byte, i int) (int, error) {
 	return skipSpace(b, i+1), nil
 }
 
+// plainStringByte marks the bytes a JSON string holds as they are: anything but the quote, the backslash
+// and control characters.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 func skipString(b []byte, i int) (int, error) {
 	start := i
 	i++
 	for i < len(b) {
+		// Runs of plain bytes, the bulk of a string, are passed over a table lookup at a time.
+		for i < len(b) && plainStringByte[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1, nil

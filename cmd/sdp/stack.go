@@ -138,10 +138,12 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	}
 	dbPath := filepath.Join(cfg.DataDir, "sdp.db")
 	// The file is mapped 1 GiB at a time from the start (address space, not memory), so that a growing
-	// stream does not stall every reader and writer while bbolt remaps it at each doubling. The free list
-	// stays on disk: rebuilding it at open would read (and map in) the whole file.
+	// stream does not stall every reader and writer while bbolt remaps it at each doubling. Commits do not
+	// write the free list (it grows with the stream and would be rewritten on every append); the last commit
+	// before a clean stop writes it (see Run), so that only an open after a crash rebuilds it by reading the
+	// whole file.
 	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: 2 * time.Second, FreelistType: bolt.FreelistMapType,
-		InitialMmapSize: 1 << 30})
+		NoFreelistSync: true, InitialMmapSize: 1 << 30})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%s is in use by another sdp up; stop it or choose another --data-dir", dbPath)
@@ -354,6 +356,11 @@ func (s *stack) Run(ctx context.Context, ready func(addr string)) error {
 		if err != nil && runErr == nil {
 			runErr = err
 		}
+	}
+	// Write the free list with a last commit, so that the next open reads it instead of rebuilding it.
+	s.db.NoFreelistSync = false
+	if err := s.db.Update(func(*bolt.Tx) error { return nil }); err != nil && runErr == nil {
+		runErr = fmt.Errorf("writing the free list: %w", err)
 	}
 	if err := s.db.Close(); err != nil && runErr == nil {
 		runErr = err

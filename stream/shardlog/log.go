@@ -100,6 +100,9 @@ type Log struct {
 
 	mu    sync.Mutex
 	state []shardState // guarded by mu
+
+	// puts holds *putScratch buffers for PutRecords, reused once a call has committed.
+	puts sync.Pool
 }
 
 // shardInfo is what a Log knows about a shard that never changes.

@@ -35,8 +35,19 @@ func (l *Log) PutRecords(ctx context.Context, recs []event.Record) ([]event.PutR
 	// transaction) and its value (the arrival time is filled in the transaction too). bbolt needs both to
 	// stay untouched until the transaction ends; a rerun of the batch function starts a new transaction.
 	n := len(recs)
-	buf := make([]byte, 8*n+recordHeader*n+size)
-	items := make([]pendingRecord, n)
+	sc, _ := l.puts.Get().(*putScratch)
+	if sc == nil {
+		sc = new(putScratch)
+	}
+	// bbolt keeps references to keys and values until the transaction ends; Batch returns after it has.
+	defer l.puts.Put(sc)
+	if need := 8*n + recordHeader*n + size; cap(sc.buf) < need {
+		sc.buf = make([]byte, need)
+	}
+	if cap(sc.items) < n {
+		sc.items = make([]pendingRecord, n)
+	}
+	buf, items := sc.buf, sc.items[:n]
 	off := 0
 	for i := range recs {
 		r := &recs[i]
@@ -111,6 +122,12 @@ func (l *Log) PutRecords(ctx context.Context, recs []event.Record) ([]event.PutR
 	}
 	l.committed(touched)
 	return results, nil
+}
+
+// putScratch holds the buffers of one PutRecords call.
+type putScratch struct {
+	buf   []byte
+	items []pendingRecord
 }
 
 // pendingRecord is a record of a PutRecords call on its way into the database.

@@ -2,10 +2,11 @@
 // appending it durably to the local stream — against a bare Go HTTP server that only parses the same bodies,
 // in the same run, under the same load generator (`sdp loadtest http`) on the same machine.
 //
-// For each server it finds the highest request rate (batches of -batch events) that the server absorbs with
-// a p99 latency under -p99, no errors, and the achieved rate within 2% of the scheduled one: rates grow by
-// -growth while they pass, then a few bisection steps narrow the boundary. Every step of `sdp up` starts on
-// a fresh data directory. It prints each step, a summary table, and ends with
+// For each server, -rounds times with the order alternating, it finds the highest request rate (batches of
+// -batch events) that the server absorbs with a p99 latency under -p99, no errors, and the achieved rate
+// within 2% of the scheduled one: rates grow by -growth while they pass, then a few bisection steps narrow
+// the boundary. Every step of `sdp up` starts on a fresh data directory. The medians are compared. It prints
+// each step, a summary table, and ends with
 //
 //	ingest: <events/s> events/s, <r>x a bare parsing server (<events/s> events/s), p99 < 50ms
 //
@@ -16,6 +17,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -48,6 +51,7 @@ type config struct {
 	maxWorkers int
 	sdpArgs    string
 	out        string
+	rounds     int
 }
 
 func main() {
@@ -62,6 +66,7 @@ func main() {
 	flag.IntVar(&c.maxWorkers, "max-workers", 1000, "most concurrent requests of the load generator")
 	flag.StringVar(&c.sdpArgs, "sdp-args", "", "extra arguments for sdp up, space-separated")
 	flag.StringVar(&c.out, "out", "", "write the results as JSON to this file")
+	flag.IntVar(&c.rounds, "rounds", 2, "searches per server, alternating which goes first; the medians are compared")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "benchingest:", err)
@@ -82,22 +87,39 @@ func run(ctx context.Context, c config) error {
 	if _, err := os.Stat(c.sdp); err != nil {
 		return fmt.Errorf("%w (build it with make build, or pass -sdp)", err)
 	}
-	bare, err := find(ctx, c, "bare parsing server", startBare)
-	if err != nil {
-		return err
+	upStart := func(ctx context.Context) (string, func(), error) { return startUp(ctx, c) }
+	var bares, ups []result
+	for r := range max(c.rounds, 1) {
+		// The order alternates, so that a drift of the machine's speed weighs on both alike.
+		order := []bool{true, false}
+		if r%2 == 1 {
+			order = []bool{false, true}
+		}
+		for _, isBare := range order {
+			if isBare {
+				res, err := find(ctx, c, "bare parsing server", startBare)
+				if err != nil {
+					return err
+				}
+				bares = append(bares, res)
+			} else {
+				res, err := find(ctx, c, "sdp up", upStart)
+				if err != nil {
+					return err
+				}
+				ups = append(ups, res)
+			}
+		}
 	}
-	up, err := find(ctx, c, "sdp up", func(ctx context.Context) (string, func(), error) { return startUp(ctx, c) })
-	if err != nil {
-		return err
-	}
+	bare, up := median(bares), median(ups)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "server\trequests/s\tevents/s\tp99 ms\tsteps\t")
-	for _, r := range []result{bare, up} {
+	for _, r := range append(append(bares, ups...), bare, up) {
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.1f\t%d\t\n", r.Name, r.Rate, r.EventRate, r.P99Millis, r.Steps)
 	}
 	tw.Flush()
 	if c.out != "" {
-		b, _ := json.MarshalIndent(map[string]any{"bare": bare, "sdpUp": up, "batch": c.batch,
+		b, _ := json.MarshalIndent(map[string]any{"bare": bare, "sdpUp": up, "bareRounds": bares, "sdpUpRounds": ups, "batch": c.batch,
 			"p99Objective": c.p99.String()}, "", "  ")
 		if err := os.WriteFile(c.out, append(b, '\n'), 0o644); err != nil {
 			return err
@@ -110,6 +132,16 @@ func run(ctx context.Context, c config) error {
 	fmt.Printf("ingest: %s events/s, %.2fx a bare parsing server (%s events/s), p99 < %s\n",
 		thousands(up.EventRate), ratio, thousands(bare.EventRate), c.p99)
 	return nil
+}
+
+// median returns the result with the median event rate (the lower middle one for an even count), named
+// "<name> (median of N)".
+func median(rs []result) result {
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, func(a, b result) int { return cmp.Compare(a.EventRate, b.EventRate) })
+	m := sorted[(len(sorted)-1)/2]
+	m.Name = fmt.Sprintf("%s (median of %d)", m.Name, len(rs))
+	return m
 }
 
 // starter starts a server for one step and returns its ingest URL and how to stop it.

@@ -42,3 +42,13 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+func TestMedian(t *testing.T) {
+	rs := []result{{Name: "s", EventRate: 3}, {Name: "s", EventRate: 1}, {Name: "s", EventRate: 2}, {Name: "s", EventRate: 9}}
+	if m := median(rs); m.EventRate != 2 || m.Name != "s (median of 4)" {
+		t.Errorf("median = %+v, want the lower middle (2)", m)
+	}
+	if m := median(rs[:3]); m.EventRate != 2 {
+		t.Errorf("median of 3 = %+v, want 2", m)
+	}
+}
