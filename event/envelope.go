@@ -263,3 +263,15 @@ func jumpString(b []byte, i int) (int, bool) {
 		i = k + 1
 	}
 }
+
+// ReadID reads the "id" member of a well-formed event, or returns "" when it has none (or is not one): for
+// naming an event that failed validation in an error report.
+func ReadID(raw []byte) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	if _, err := segjson.Parse(raw, &v, segjson.DontMatchCaseInsensitiveStructFields); err != nil {
+		return ""
+	}
+	return v.ID
+}

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	segjson "github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/event"
 )
@@ -194,7 +193,7 @@ func (in *intake) add(i int, raw []byte, splitErr error) {
 		if ve := (*event.ValidationError)(nil); errors.As(splitErr, &ve) && ve.Rule == "utf8" {
 			// The event is well-formed and within the depth limit, only its text is not UTF-8: its id can
 			// still be read safely.
-			id = eventID(raw)
+			id = event.ReadID(raw)
 		}
 		in.reject(i, id, splitErr)
 		return
@@ -203,7 +202,7 @@ func (in *intake) add(i int, raw []byte, splitErr error) {
 	if err != nil {
 		id := ev.ID
 		if id == "" {
-			id = eventID(raw)
+			id = event.ReadID(raw)
 		}
 		in.reject(i, id, err)
 		return
@@ -247,17 +246,6 @@ func (in *intake) notTaken(k int, code string) {
 		reason = "not written: the stream is over its throughput (" + code + "); send it again after the Retry-After delay"
 	}
 	in.errs = append(in.errs, ItemError{Index: in.index[k], ID: in.ids[k], Reason: reason, Retryable: true})
-}
-
-// eventID reads the "id" member of a well-formed event, or "" when it has none.
-func eventID(raw []byte) string {
-	var v struct {
-		ID string `json:"id"`
-	}
-	if _, err := segjson.Parse(raw, &v, segjson.DontMatchCaseInsensitiveStructFields); err != nil {
-		return ""
-	}
-	return v.ID
 }
 
 // produce writes the collected records in calls within the per-call limits and maps the results back to

@@ -47,7 +47,7 @@ func (p *fakeProducer) PutRecords(_ context.Context, recs []event.Record) ([]eve
 	defer p.mu.Unlock()
 	for i, r := range results {
 		if r.SequenceNumber != "" {
-			p.taken = append(p.taken, eventID(recs[i].Data))
+			p.taken = append(p.taken, event.ReadID(recs[i].Data))
 		}
 	}
 	return results, err
@@ -85,7 +85,7 @@ func refuse(code string, ids ...string) func(int, []event.Record) ([]event.PutRe
 	return func(n int, recs []event.Record) ([]event.PutResult, error) {
 		out, _ := takeAll(n, recs)
 		for i, r := range recs {
-			if slices.Contains(ids, eventID(r.Data)) {
+			if slices.Contains(ids, event.ReadID(r.Data)) {
 				out[i] = event.PutResult{ErrorCode: code, ErrorMessage: "Rate exceeded for shard shardId-000000000000"}
 			}
 		}

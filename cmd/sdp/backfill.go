@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/cenkalti/backoff/v4"
 	"github.com/schollz/progressbar/v3"
 	"github.com/segmentio/encoding/json"
 	"golang.org/x/time/rate"
@@ -33,6 +34,7 @@ import (
 	"github.com/serverless-data-platform/sdp/ingest/bulk"
 	"github.com/serverless-data-platform/sdp/ingest/objects"
 	"github.com/serverless-data-platform/sdp/ingest/objects/s3"
+	"github.com/serverless-data-platform/sdp/internal/awsretry"
 	"github.com/serverless-data-platform/sdp/stream/kinesis"
 )
 
@@ -593,7 +595,7 @@ func (b *backfill) object(ctx context.Context, obj objects.Object) (res bfResult
 		res.events++
 		b.events.Add(1)
 		if it.Err != nil {
-			reject(it.Line, bfEventID(it.Raw), it.Err.Error())
+			reject(it.Line, event.ReadID(it.Raw), it.Err.Error())
 			continue
 		}
 		// The API validates what it gets; the stream does not, so events bound for it (and a dry run's) are
@@ -604,7 +606,7 @@ func (b *backfill) object(ctx context.Context, obj objects.Object) (res bfResult
 			if err != nil {
 				id = ev.ID
 				if id == "" {
-					id = bfEventID(it.Raw)
+					id = event.ReadID(it.Raw)
 				}
 				reject(it.Line, id, err.Error())
 				continue
@@ -638,17 +640,6 @@ func (b *backfill) failed(res bfResult, line int, err error) bfResult {
 	}
 	res.err = err
 	return res
-}
-
-// bfEventID reads the id of an event that failed validation, when it can be read.
-func bfEventID(raw []byte) string {
-	var v struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(raw, &v) != nil {
-		return ""
-	}
-	return v.ID
 }
 
 // bfCountingReader counts the bytes read through it, for the progress.
@@ -713,6 +704,7 @@ func (s *bfAPISink) send(ctx context.Context, bt *bfBatch, reject func(bfItem, s
 	pending := bt.items
 	accepted := 0
 	var body bytes.Buffer
+	growing := awsretry.Exponential(250*time.Millisecond, 5*time.Second, 0)
 	for attempt := 0; ; attempt++ {
 		// The first attempt sends the batch's buffer as it is; a retry rebuilds the body from the events
 		// still pending, in order, since the API's indexes are positions in the body it got.
@@ -732,7 +724,7 @@ func (s *bfAPISink) send(ctx context.Context, bt *bfBatch, reject func(bfItem, s
 			if ctx.Err() != nil || attempt >= s.maxRetries || status != 0 && status < 500 {
 				return accepted, err
 			}
-			if err := bfSleep(ctx, bfBackoff(attempt)); err != nil {
+			if err := awsretry.Wait(ctx, growing); err != nil {
 				return accepted, err
 			}
 			continue
@@ -760,7 +752,8 @@ func (s *bfAPISink) send(ctx context.Context, bt *bfBatch, reject func(bfItem, s
 			return accepted, fmt.Errorf("the ingest API still pushed back %d events after %d retries (answer %d); lower --rate or --concurrency", len(retry), s.maxRetries, status)
 		}
 		pending = retry
-		if err := bfSleep(ctx, wait); err != nil {
+		// The API said how long to wait (Retry-After).
+		if err := awsretry.Wait(ctx, backoff.NewConstantBackOff(wait)); err != nil {
 			return accepted, err
 		}
 	}
@@ -824,6 +817,7 @@ func (s *bfStreamSink) send(ctx context.Context, bt *bfBatch, _ func(bfItem, str
 	pending := bt.items
 	accepted := 0
 	recs := make([]event.Record, 0, len(pending))
+	growing := awsretry.Exponential(250*time.Millisecond, 5*time.Second, 0)
 	for attempt := 0; ; attempt++ {
 		recs = recs[:0]
 		for _, it := range pending {
@@ -851,26 +845,9 @@ func (s *bfStreamSink) send(ctx context.Context, bt *bfBatch, _ func(bfItem, str
 			return accepted, fmt.Errorf("the stream still refused %d records after %d retries; lower --rate or --concurrency", len(retry), s.maxRetries)
 		}
 		pending = retry
-		if err := bfSleep(ctx, bfBackoff(attempt)); err != nil {
+		if err := awsretry.Wait(ctx, growing); err != nil {
 			return accepted, err
 		}
-	}
-}
-
-// bfBackoff is the wait before retry attempt+1: 250 ms doubling, at most 5 s.
-func bfBackoff(attempt int) time.Duration {
-	return min(250*time.Millisecond<<min(attempt, 5), 5*time.Second)
-}
-
-// bfSleep waits d or until ctx ends.
-func bfSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/segmentio/encoding/json"
 
+	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/ingest"
 	"github.com/serverless-data-platform/sdp/internal/emulator"
 )
@@ -123,7 +124,7 @@ func (c *apiCounter) handler(t *testing.T, next http.Handler) http.Handler {
 		}
 		for line := range bytes.Lines(plain) {
 			c.events++
-			c.ids[bfEventID(line)]++
+			c.ids[event.ReadID(line)]++
 		}
 		c.mu.Unlock()
 		r.Body = io.NopCloser(bytes.NewReader(body))

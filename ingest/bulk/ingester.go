@@ -379,7 +379,7 @@ func (r *run) add(it Item) (int, bool) {
 func (r *run) reject(it Item, id string, err error) {
 	r.res.Rejected++
 	if id == "" && it.Err == nil {
-		id = eventID(it.Raw)
+		id = event.ReadID(it.Raw)
 	}
 	r.errs.add(ErrorLine{Line: it.Line, Index: it.Index, ID: id, Reason: err.Error(), Raw: string(it.Raw)})
 }
@@ -508,17 +508,6 @@ func (r *run) writeErrors() error {
 	}
 	r.res.ErrorsKey = key
 	return nil
-}
-
-// eventID reads the "id" member of a well-formed event, or "" when it has none.
-func eventID(raw []byte) string {
-	var v struct {
-		ID string `json:"id"`
-	}
-	if _, err := segjson.Parse(raw, &v, segjson.DontMatchCaseInsensitiveStructFields); err != nil {
-		return ""
-	}
-	return v.ID
 }
 
 // countingReader counts the bytes read through it.
