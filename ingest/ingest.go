@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/serverless-data-platform/sdp/event"
 )
 
