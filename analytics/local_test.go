@@ -27,10 +27,13 @@ func openDB(t testing.TB) *bolt.DB {
 	return db
 }
 
-// newLocal returns a Local store on a fresh database.
+// openForever is the windowing of the tests whose facts are decades old: no window closes.
+var openForever = analytics.WithWindowing(analytics.Windowing{AllowedLateness: 100 * 365 * 24 * time.Hour})
+
+// newLocal returns a Local store on a fresh database, whose windows stay open.
 func newLocal(t testing.TB) *analytics.Local {
 	t.Helper()
-	s, err := analytics.OpenLocal(openDB(t))
+	s, err := analytics.OpenLocal(openDB(t), openForever)
 	if err != nil {
 		t.Fatalf("OpenLocal: %v", err)
 	}
@@ -340,7 +343,7 @@ func TestLocalSurvivesReopen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := analytics.OpenLocal(db)
+		s, err := analytics.OpenLocal(db, openForever)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -70,6 +70,9 @@ type Fact struct {
 	Subject string `json:"subject,omitempty"`
 	// Time is the event time, which places the fact in its window.
 	Time time.Time `json:"time"`
+	// ArrivalTime is when the stream took the event; analytics counts a fact that arrived after its window
+	// closed as late. Zero means the time it is counted.
+	ArrivalTime time.Time `json:"arrivalTime"`
 	// Measures are the event's aggregated numeric fields, by field name.
 	Measures map[string]float64 `json:"measures,omitempty"`
 }

@@ -126,12 +126,13 @@ func (e *Enricher) Handle(ctx context.Context, batch event.Batch) (EnrichOutput,
 			ArrivalTime:    it.ArrivalTime.UTC(),
 		})
 		out.Facts = append(out.Facts, event.Fact{
-			ID:       ev.ID,
-			Type:     ev.Type,
-			Source:   ev.Source,
-			Subject:  ev.Subject,
-			Time:     ev.Time.UTC(),
-			Measures: e.pickMeasures(ev.Type, ev.Data, enriched),
+			ID:          ev.ID,
+			Type:        ev.Type,
+			Source:      ev.Source,
+			Subject:     ev.Subject,
+			Time:        ev.Time.UTC(),
+			ArrivalTime: it.ArrivalTime.UTC(),
+			Measures:    e.pickMeasures(ev.Type, ev.Data, enriched),
 		})
 	}
 	return out, nil

@@ -69,6 +69,8 @@ type stackConfig struct {
 	// NoConsumer leaves the event source mapping stopped: events accumulate in the stream (within its
 	// retention) until a run without it consumes them from the last checkpoint.
 	NoConsumer bool
+	// Windowing is the analytics windows' size and allowed lateness (the defaults when zero).
+	Windowing analytics.Windowing
 	// KeepExecutions bounds the execution records kept (history.DefaultKeep when 0).
 	KeepExecutions int
 	// AWS, when set, runs the local runtime over AWS resources (or their emulators) instead of the embedded
@@ -192,7 +194,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("curated table: %w", err)
 		}
-		agg, err := analytics.OpenLocal(db)
+		agg, err := analytics.OpenLocal(db, analytics.WithWindowing(cfg.Windowing))
 		if err != nil {
 			return nil, fmt.Errorf("aggregates: %w", err)
 		}

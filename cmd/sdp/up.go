@@ -6,21 +6,26 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"time"
+
+	"github.com/serverless-data-platform/sdp/analytics"
 
 	"github.com/serverless-data-platform/sdp/workflow"
 )
 
 // upCmd runs the whole pipeline on this machine until interrupted.
 type upCmd struct {
-	Addr           string   `default:"${addr}" help:"Address to listen on (host:port). Keep it on loopback unless you mean to share it."`
-	DataDir        string   `type:"path" help:"Directory for the stream, checkpoints, DLQ, curated table and aggregates (default: <user cache dir>/sdp)."`
-	Shards         int      `help:"Shards of the local stream (default: the template's StreamShardCount). Fixed once the data directory exists."`
-	Rule           []string `help:"Processing rule NAME:/pointer=value or NAME:/pointer^=prefix; matching events fail enrichment (repeatable)."`
-	Reference      string   `type:"existingfile" help:"Reference data for enrichment, JSON {\"table\": {\"key\": {...}}} with tables currency, country, device (default: the built-in currencies and countries)."`
-	KeepExecutions int      `default:"2000" help:"Workflow execution records kept for sdp executions (the oldest are dropped)."`
-	LogLevel       string   `enum:"debug,info,warn,error" default:"info" help:"Log level of the JSON logs on stderr."`
-	CPUProfile     string   `name:"cpu-profile" type:"path" help:"Write a CPU profile of the whole run to this file (read it with go tool pprof)."`
-	NoConsumer     bool     `name:"no-consumer" help:"Do not run the event source mapping: ingest writes to the stream and events wait there (within its retention) for a later sdp up to consume them from the last checkpoint. For staging data and for measuring ingest alone."`
+	Addr            string        `default:"${addr}" help:"Address to listen on (host:port). Keep it on loopback unless you mean to share it."`
+	DataDir         string        `type:"path" help:"Directory for the stream, checkpoints, DLQ, curated table and aggregates (default: <user cache dir>/sdp)."`
+	Shards          int           `help:"Shards of the local stream (default: the template's StreamShardCount). Fixed once the data directory exists."`
+	Rule            []string      `help:"Processing rule NAME:/pointer=value or NAME:/pointer^=prefix; matching events fail enrichment (repeatable)."`
+	Reference       string        `type:"existingfile" help:"Reference data for enrichment, JSON {\"table\": {\"key\": {...}}} with tables currency, country, device (default: the built-in currencies and countries)."`
+	KeepExecutions  int           `default:"2000" help:"Workflow execution records kept for sdp executions (the oldest are dropped)."`
+	LogLevel        string        `enum:"debug,info,warn,error" default:"info" help:"Log level of the JSON logs on stderr."`
+	CPUProfile      string        `name:"cpu-profile" type:"path" help:"Write a CPU profile of the whole run to this file (read it with go tool pprof)."`
+	Window          time.Duration `default:"1m" help:"Length of the analytics windows, by event time (a divisor of a day: 1m, 5m, 1h ...)."`
+	AllowedLateness time.Duration `name:"allowed-lateness" default:"5m" help:"How far the stream time of an event type and source may pass a window's end before the window closes; later events count as late."`
+	NoConsumer      bool          `name:"no-consumer" help:"Do not run the event source mapping: ingest writes to the stream and events wait there (within its retention) for a later sdp up to consume them from the last checkpoint. For staging data and for measuring ingest alone."`
 
 	Backend         string `enum:"local,aws" default:"local" help:"local: embedded stand-ins for Kinesis, DynamoDB and SQS; aws: the AWS resources named below (or emulators at --endpoint-url)."`
 	Stream          string `default:"sdp-events" help:"aws: the Kinesis stream's name or ARN (stack output StreamArn)."`
@@ -57,7 +62,11 @@ func (c *upCmd) Run(g *globals) error {
 		rules = append(rules, rule)
 	}
 	cfg := stackConfig{DataDir: dir, Addr: c.Addr, Region: g.Region, Shards: c.Shards, Rules: rules,
-		KeepExecutions: c.KeepExecutions, NoConsumer: c.NoConsumer, Logger: logger}
+		KeepExecutions: c.KeepExecutions, NoConsumer: c.NoConsumer, Logger: logger,
+		Windowing: analytics.Windowing{Size: c.Window, AllowedLateness: c.AllowedLateness}}
+	if err := cfg.Windowing.Check(); err != nil {
+		return fmt.Errorf("--window: %w", err)
+	}
 	if c.Backend == "aws" {
 		awsCfg, err := awsConfig(g)
 		if err != nil {
