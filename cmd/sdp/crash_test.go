@@ -183,7 +183,7 @@ func TestCrashRecovery(t *testing.T) {
 		getJSON(t, up.base+"/v1/aggregates?source=urn:test:crash", &agg)
 		counted = 0
 		for _, w := range agg.Windows {
-			counted += w.Count
+			counted += w.Count + w.Late
 		}
 		return counted == int64(status.Curated)
 	})

@@ -37,6 +37,10 @@ func runStack(t *testing.T, cfg stackConfig) (string, *stack, func()) {
 		cfg.DataDir = t.TempDir()
 	}
 	cfg.Addr = "127.0.0.1:0"
+	if cfg.Windowing.AllowedLateness == 0 {
+		// The tests' events are dated on fixed days: their windows stay open unless a test says otherwise.
+		cfg.Windowing.AllowedLateness = 100 * 365 * 24 * time.Hour
+	}
 	s, err := openStack(cfg)
 	if err != nil {
 		t.Fatal(err)
