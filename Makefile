@@ -54,10 +54,10 @@ build:
 
 ## lambda: the functions' bootstrap for provided.al2023 on arm64, as bin/lambda/<name>/bootstrap (one binary:
 ## Lambda's _HANDLER setting chooses the function), and the size of each
-LAMBDA_FUNCTIONS := ingest consumer enrich persist analytics
+LAMBDA_FUNCTIONS := ingest consumer enrich persist analytics export
 LAMBDA_BUILD     := GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: lambda build-IngestFunction build-ConsumerFunction build-EnrichFunction build-PersistFunction build-AnalyticsFunction
+.PHONY: lambda build-IngestFunction build-ConsumerFunction build-EnrichFunction build-PersistFunction build-AnalyticsFunction build-ExportFunction
 
 lambda:
 	@mkdir -p bin/lambda
@@ -72,7 +72,7 @@ lambda:
 ## makefile, CodeUri: the repository); SAM sets ARTIFACTS_DIR
 lambda_name = $(shell printf '%s' '$(patsubst build-%Function,%,$(1))' | tr '[:upper:]' '[:lower:]')
 
-build-IngestFunction build-ConsumerFunction build-EnrichFunction build-PersistFunction build-AnalyticsFunction: lambda
+build-IngestFunction build-ConsumerFunction build-EnrichFunction build-PersistFunction build-AnalyticsFunction build-ExportFunction: lambda
 	@test -n "$(ARTIFACTS_DIR)" || { echo "$@: ARTIFACTS_DIR is not set (sam build sets it)"; exit 1; }
 	cp bin/lambda/$(call lambda_name,$@)/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
 

@@ -7,16 +7,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/serverless-data-platform/sdp/analytics"
 	adyn "github.com/serverless-data-platform/sdp/analytics/dynamo"
+	"github.com/serverless-data-platform/sdp/analytics/export"
 	"github.com/serverless-data-platform/sdp/ingest"
+	"github.com/serverless-data-platform/sdp/ingest/objects/s3"
 	"github.com/serverless-data-platform/sdp/stream/kinesis"
 	"github.com/serverless-data-platform/sdp/workflow"
 	"github.com/serverless-data-platform/sdp/workflow/store/dynamo"
 )
 
-// This file builds the AWS adapters of the ports the ingest, persist and analytics functions use. Each
+// This file builds the AWS adapters of the ports the ingest, persist, analytics and export functions use. Each
 // constructor gets the aws.Config loaded once at init and the resource its function's settings name, builds
 // its SDK client from them and does no I/O.
 //
@@ -61,11 +64,21 @@ func newCuratedStore(cfg aws.Config, table string, _ *slog.Logger) (workflow.Sto
 	return dynamo.New(dynamodb.NewFromConfig(cfg), table), nil
 }
 
-// newAggregatesStore returns the DynamoDB store of analytics aggregates in table (the analytics function's
-// Store).
-func newAggregatesStore(cfg aws.Config, table string, _ *slog.Logger) (analytics.Store, error) {
+// newAggregatesStore returns the DynamoDB store of analytics aggregates in table with the windowing w (the
+// analytics and export functions' Store).
+func newAggregatesStore(cfg aws.Config, table string, w analytics.Windowing, _ *slog.Logger) (analytics.Store, error) {
 	if table == "" {
 		return nil, missing(nameAnalytics, envAggregatesTable, "the DynamoDB table of analytics aggregates")
 	}
-	return adyn.New(dynamodb.NewFromConfig(cfg), table), nil
+	return adyn.New(dynamodb.NewFromConfig(cfg), table, adyn.WithWindowing(w)), nil
+}
+
+// newExportTarget returns the export function's target: the bucket s.ExportBucket, over an S3 client built
+// from cfg, addressing the bucket by path when an S3 endpoint is set (an emulator).
+func newExportTarget(cfg aws.Config, s settings) export.Target {
+	var opts []func(*awss3.Options)
+	if s.S3Endpoint != "" {
+		opts = append(opts, s3.UsePathStyle)
+	}
+	return export.NewBucket(awss3.NewFromConfig(cfg, opts...), s.ExportBucket)
 }

@@ -213,7 +213,8 @@ func curatedSetup(t *testing.T, create bool) map[string]string {
 }
 
 // aggregatesSetup returns the analytics function's settings for a fresh table on moto (the store writes with
-// TransactWriteItems, which dynalite lacks), created when create is set.
+// TransactWriteItems, which dynalite lacks), created when create is set. The allowed lateness is a century,
+// so that the fixture's windows are open whenever the test runs.
 func aggregatesSetup(t *testing.T, create bool) map[string]string {
 	t.Helper()
 	srv := emulator.Require(t, emulator.Moto)
@@ -223,7 +224,7 @@ func aggregatesSetup(t *testing.T, create bool) map[string]string {
 			t.Fatal(err)
 		}
 	}
-	return map[string]string{envAggregatesTable: name, envDynamoDBEndpoint: srv.Endpoint}
+	return map[string]string{envAggregatesTable: name, envDynamoDBEndpoint: srv.Endpoint, envAllowedLateness: "876000h"}
 }
 
 // persistItems are the curated events of persistPayload.

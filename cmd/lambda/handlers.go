@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/analytics/export"
 	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/ingest"
 	"github.com/serverless-data-platform/sdp/ingest/bulk"
@@ -25,8 +26,9 @@ const (
 	nameEnrich    = "enrich"
 	namePersist   = "persist"
 	nameAnalytics = "analytics"
+	nameExport    = "export"
 	// handlerNames lists them for error messages.
-	handlerNames = "ingest, consumer, enrich, persist, analytics"
+	handlerNames = "ingest, consumer, enrich, persist, analytics, export"
 )
 
 // The function types answer the runtime themselves (Invoke on JSON); their errors reach it as they are, so
@@ -37,6 +39,7 @@ var (
 	_ lambda.Handler = (*workflow.Persister)(nil)
 	_ lambda.Handler = (*analytics.Function)(nil)
 	_ lambda.Handler = (*consumer.Consumer)(nil)
+	_ lambda.Handler = (*exportFunction)(nil)
 )
 
 // deps are what the functions are built from besides their settings: how the AWS configuration is loaded
@@ -45,7 +48,9 @@ type deps struct {
 	loadConfig         func(context.Context) (aws.Config, error)
 	newProducer        func(cfg aws.Config, stream string, log *slog.Logger) (ingest.Producer, error)
 	newCuratedStore    func(cfg aws.Config, table string, log *slog.Logger) (workflow.Store, error)
-	newAggregatesStore func(cfg aws.Config, table string, log *slog.Logger) (analytics.Store, error)
+	newAggregatesStore func(cfg aws.Config, table string, w analytics.Windowing, log *slog.Logger) (analytics.Store, error)
+	// newExportTarget builds the export function's target: the bucket s.ExportBucket.
+	newExportTarget func(cfg aws.Config, s settings) export.Target
 	// newObjectStores and newSelfInvoker build the ingest function's S3 path; when newObjectStores is nil
 	// the path is off (S3 events are refused as unsupported).
 	newObjectStores func(cfg aws.Config, s settings) ingest.ObjectStores
@@ -62,6 +67,7 @@ func awsDeps() deps {
 		newProducer:        newProducer,
 		newCuratedStore:    newCuratedStore,
 		newAggregatesStore: newAggregatesStore,
+		newExportTarget:    newExportTarget,
 		newObjectStores:    newObjectStores,
 		newSelfInvoker:     newSelfInvoker,
 	}
@@ -82,6 +88,8 @@ func newHandler(ctx context.Context, s settings, d deps, log *slog.Logger) (lamb
 		return newPersist(ctx, s, d, log)
 	case nameAnalytics:
 		return newAnalytics(ctx, s, d, log)
+	case nameExport:
+		return newExport(ctx, s, d, log)
 	case "":
 		return nil, fmt.Errorf("%s is not set: the function's Handler must be one of %s", envHandler, handlerNames)
 	}
@@ -191,16 +199,21 @@ func newPersist(ctx context.Context, s settings, d deps, log *slog.Logger) (lamb
 	return workflow.NewPersister(store, nil), nil
 }
 
-// newAnalytics builds the analytics function over the aggregates table AGGREGATES_TABLE.
+// newAnalytics builds the analytics function over the aggregates table AGGREGATES_TABLE, with the windowing
+// of SDP_WINDOW_SIZE and SDP_ALLOWED_LATENESS.
 func newAnalytics(ctx context.Context, s settings, d deps, log *slog.Logger) (lambda.Handler, error) {
 	if s.AggregatesTable == "" {
 		return nil, missing(nameAnalytics, envAggregatesTable, "the DynamoDB table of analytics aggregates")
+	}
+	w, err := windowing(s)
+	if err != nil {
+		return nil, fmt.Errorf("the %s function: %w", nameAnalytics, err)
 	}
 	cfg, err := loadConfig(ctx, d, nameAnalytics)
 	if err != nil {
 		return nil, err
 	}
-	store, err := d.newAggregatesStore(cfg, s.AggregatesTable, log)
+	store, err := d.newAggregatesStore(cfg, s.AggregatesTable, w, log)
 	if err != nil {
 		return nil, err
 	}

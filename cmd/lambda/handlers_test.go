@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/analytics/export"
 	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/ingest"
 	"github.com/serverless-data-platform/sdp/stream/consumer"
@@ -101,9 +102,14 @@ func testDeps(rec *recorder, prod ingest.Producer, curatedErr, aggregatesErr err
 			rec.add("curated", table)
 			return fakeCurated{err: curatedErr}, nil
 		},
-		newAggregatesStore: func(_ aws.Config, table string, _ *slog.Logger) (analytics.Store, error) {
+		newAggregatesStore: func(_ aws.Config, table string, w analytics.Windowing, _ *slog.Logger) (analytics.Store, error) {
 			rec.add("aggregates", table)
+			rec.add("windowing", w.Size.String()+"+"+w.AllowedLateness.String())
 			return fakeAggregates{err: aggregatesErr}, nil
+		},
+		newExportTarget: func(_ aws.Config, s settings) export.Target {
+			rec.add("bucket", s.ExportBucket)
+			return newMemTarget()
 		},
 	}
 }
@@ -128,6 +134,16 @@ func TestNewHandlerErrors(t *testing.T) {
 		{name: "consumer without workflow", s: settings{Handler: "consumer"}, wantErr: "the consumer function needs WORKFLOW_ARN"},
 		{name: "persist without table", s: settings{Handler: "persist"}, wantErr: "the persist function needs CURATED_TABLE"},
 		{name: "analytics without table", s: settings{Handler: "analytics"}, wantErr: "the analytics function needs AGGREGATES_TABLE"},
+		{name: "analytics with a bad window size", s: settings{Handler: "analytics", AggregatesTable: "t", WindowSize: "7m"},
+			wantErr: "the analytics function: SDP_WINDOW_SIZE"},
+		{name: "export without table", s: settings{Handler: "export", ExportBucket: "b"}, wantErr: "the export function needs AGGREGATES_TABLE"},
+		{name: "export without bucket", s: settings{Handler: "export", AggregatesTable: "t"}, wantErr: "the export function needs SDP_EXPORT_BUCKET"},
+		{name: "export with a bad lateness", s: settings{Handler: "export", AggregatesTable: "t", ExportBucket: "b", AllowedLateness: "soon"},
+			wantErr: "SDP_ALLOWED_LATENESS"},
+		{name: "export with a bad horizon", s: settings{Handler: "export", AggregatesTable: "t", ExportBucket: "b", ExportLateHorizon: "-1h"},
+			wantErr: "SDP_EXPORT_LATE_HORIZON"},
+		{name: "export with a bad prefix", s: settings{Handler: "export", AggregatesTable: "t", ExportBucket: "b", ExportPrefix: "a/../b"},
+			wantErr: "SDP_EXPORT_PREFIX"},
 		{name: "enrich with a bad rule", s: settings{Handler: "enrich", ProcessingRules: "bad"}, wantErr: "PROCESSING_RULES"},
 		{name: "enrich with bad reference data", s: settings{Handler: "enrich", ReferenceData: "{"}, wantErr: "REFERENCE_DATA"},
 		{
@@ -181,10 +197,13 @@ func TestAdapters(t *testing.T) {
 			return d.newCuratedStore(testConfig(), "", discard())
 		}},
 		{name: "aggregates store", wantType: "*dynamo.Store", build: func() (any, error) {
-			return d.newAggregatesStore(testConfig(), "sdp-Aggregates", discard())
+			return d.newAggregatesStore(testConfig(), "sdp-Aggregates", analytics.Windowing{}, discard())
 		}},
 		{name: "aggregates store without table", wantErr: "the analytics function needs AGGREGATES_TABLE", build: func() (any, error) {
-			return d.newAggregatesStore(testConfig(), "", discard())
+			return d.newAggregatesStore(testConfig(), "", analytics.Windowing{}, discard())
+		}},
+		{name: "export bucket", wantType: "*export.Bucket", build: func() (any, error) {
+			return d.newExportTarget(testConfig(), settings{ExportBucket: "sdp-exports", S3Endpoint: "http://127.0.0.1:1"}), nil
 		}},
 	}
 	for _, tt := range tests {
@@ -262,12 +281,12 @@ func TestHandlersInvoke(t *testing.T) {
 		},
 		{
 			name: "analytics counts the facts", s: settings{Handler: "analytics", AggregatesTable: "sdp-Aggregates"},
-			payload: factsInput, wantOut: `"applied":2`, wantNames: "aggregates=sdp-Aggregates",
+			payload: factsInput, wantOut: `"applied":2`, wantNames: "aggregates=sdp-Aggregates,windowing=1m0s+5m0s",
 		},
 		{
 			name: "analytics store unavailable", s: settings{Handler: "analytics", AggregatesTable: "sdp-Aggregates"},
 			aggregatesErr: storeDown, payload: factsInput, wantErrType: analytics.ErrorTypeStoreUnavailable,
-			wantNames: "aggregates=sdp-Aggregates",
+			wantNames: "aggregates=sdp-Aggregates,windowing=1m0s+5m0s",
 		},
 	}
 	for _, tt := range tests {

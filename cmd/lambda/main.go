@@ -7,6 +7,7 @@
 //	enrich     the workflow's Enrich task
 //	persist    the workflow's Persist task (the curated table)
 //	analytics  the workflow's Analytics task (the aggregates)
+//	export     the export of closed analytics windows to S3 for Athena and QuickSight (on a schedule)
 //
 // Settings come from environment variables (see settings.go); AWS clients are built once, at init, from
 // config.LoadDefaultConfig. Build it with `make lambda` (linux/arm64, -tags lambda.norpc).

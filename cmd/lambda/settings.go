@@ -12,6 +12,7 @@ import (
 
 	"github.com/segmentio/encoding/json"
 
+	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/workflow"
 )
 
@@ -50,7 +51,21 @@ const (
 	envFunctionName = "AWS_LAMBDA_FUNCTION_NAME"
 	// envLogLevel is the function's application log level (LoggingConfig.ApplicationLogLevel).
 	envLogLevel = "AWS_LAMBDA_LOG_LEVEL"
+	// envWindowSize and envAllowedLateness are the analytics windowing (Go durations, default 1m and 5m),
+	// which the analytics and export functions must share.
+	envWindowSize      = "SDP_WINDOW_SIZE"
+	envAllowedLateness = "SDP_ALLOWED_LATENESS"
+	// envExportBucket and envExportPrefix are the S3 bucket and key prefix the export function writes the
+	// closed windows to (prefix default defaultExportPrefix).
+	envExportBucket = "SDP_EXPORT_BUCKET"
+	envExportPrefix = "SDP_EXPORT_PREFIX"
+	// envExportLateHorizon is how far back each export looks for windows that changed after they were
+	// exported (a Go duration, default export.LateHorizon).
+	envExportLateHorizon = "SDP_EXPORT_LATE_HORIZON"
 )
+
+// defaultExportPrefix is the export's key prefix when SDP_EXPORT_PREFIX is not set.
+const defaultExportPrefix = "aggregates"
 
 // settings are the environment of one function. Values are kept as they were given; each function checks
 // and parses the ones it needs when it is built.
@@ -70,6 +85,14 @@ type settings struct {
 	// FunctionName is the function's own name in Lambda, or "".
 	FunctionName string
 	LogLevel     slog.Level
+	// WindowSize and AllowedLateness are the analytics windowing, as given (see windowing).
+	WindowSize      string
+	AllowedLateness string
+	// ExportBucket, ExportPrefix and ExportLateHorizon are the export function's S3 bucket, key prefix and
+	// late horizon, as given.
+	ExportBucket      string
+	ExportPrefix      string
+	ExportLateHorizon string
 }
 
 // loadSettings reads the settings through getenv (os.Getenv in main).
@@ -84,6 +107,12 @@ func loadSettings(getenv func(string) string) settings {
 		ReferenceData:   getenv(envReferenceData),
 		LogLevel:        logLevel(getenv(envLogLevel)),
 		FunctionName:    getenv(envFunctionName),
+
+		WindowSize:        strings.TrimSpace(getenv(envWindowSize)),
+		AllowedLateness:   strings.TrimSpace(getenv(envAllowedLateness)),
+		ExportBucket:      strings.TrimSpace(getenv(envExportBucket)),
+		ExportPrefix:      strings.TrimSpace(getenv(envExportPrefix)),
+		ExportLateHorizon: strings.TrimSpace(getenv(envExportLateHorizon)),
 	}
 	// The SDK's rules: the service's variable wins over the global one, and both are ignored when told so.
 	if !strings.EqualFold(getenv(envIgnoreEndpoints), "true") {
@@ -187,4 +216,38 @@ func loadReference(v string) (workflow.StaticReference, error) {
 		return nil, fmt.Errorf("%s: %w", envReferenceData, err)
 	}
 	return ref, nil
+}
+
+// windowing reads the analytics windowing of SDP_WINDOW_SIZE and SDP_ALLOWED_LATENESS: Go durations, the
+// defaults (analytics.WindowSize, analytics.AllowedLateness) when empty. The size must divide a day.
+func windowing(s settings) (analytics.Windowing, error) {
+	size, err := duration(envWindowSize, s.WindowSize, analytics.WindowSize, false)
+	if err != nil {
+		return analytics.Windowing{}, err
+	}
+	late, err := duration(envAllowedLateness, s.AllowedLateness, analytics.AllowedLateness, false)
+	if err != nil {
+		return analytics.Windowing{}, err
+	}
+	w := analytics.Windowing{Size: size, AllowedLateness: late}
+	if err := w.Check(); err != nil {
+		return analytics.Windowing{}, fmt.Errorf("%s: %w", envWindowSize, err)
+	}
+	return w, nil
+}
+
+// duration parses the Go duration v of the variable env: def when v is empty. It must be positive, or at
+// least zero when zero is allowed.
+func duration(env, v string, def time.Duration, zeroAllowed bool) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration (such as 1m, 90s, 1h): %w", env, v, err)
+	}
+	if d < 0 || (d == 0 && !zeroAllowed) {
+		return 0, fmt.Errorf("%s: %q is not positive", env, v)
+	}
+	return d, nil
 }

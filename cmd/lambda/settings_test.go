@@ -36,6 +36,13 @@ func TestLoadSettings(t *testing.T) {
 				ProcessingRules: "r:/source=x", ReferenceData: "{}", LogLevel: slog.LevelInfo},
 		},
 		{
+			name: "analytics and export variables, trimmed",
+			env: map[string]string{envWindowSize: " 5m", envAllowedLateness: "10m ", envExportBucket: "sdp-exports-1",
+				envExportPrefix: "aggregates", envExportLateHorizon: "2h"},
+			want: settings{WindowSize: "5m", AllowedLateness: "10m", ExportBucket: "sdp-exports-1", ExportPrefix: "aggregates",
+				ExportLateHorizon: "2h"},
+		},
+		{
 			name: "service endpoint wins over the global one",
 			env:  map[string]string{envSFNEndpoint: "http://127.0.0.1:1", envEndpoint: "http://127.0.0.1:2"},
 			want: settings{SFNEndpoint: "http://127.0.0.1:1", S3Endpoint: "http://127.0.0.1:2", LambdaEndpoint: "http://127.0.0.1:2"},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/analytics/export"
 	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/infrastructure"
 	"github.com/serverless-data-platform/sdp/ingest"
@@ -71,6 +73,10 @@ type stackConfig struct {
 	NoConsumer bool
 	// Windowing is the analytics windows' size and allowed lateness (the defaults when zero).
 	Windowing analytics.Windowing
+	// ExportDir, when set, is the folder the closed windows are exported to, every ExportEvery (one minute
+	// when 0), as the export function writes them to S3 for Athena.
+	ExportDir   string
+	ExportEvery time.Duration
 	// KeepExecutions bounds the execution records kept (history.DefaultKeep when 0).
 	KeepExecutions int
 	// AWS, when set, runs the local runtime over AWS resources (or their emulators) instead of the embedded
@@ -95,6 +101,8 @@ type stack struct {
 	workflow *workflow.Local
 	history  *history.Local
 	funcs    map[string]*function
+	// exporter writes the closed windows to cfg.ExportDir; nil without it.
+	exporter *export.Exporter
 	registry *event.Registry
 	started  time.Time
 
@@ -217,6 +225,11 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 			executor = as.executor
 		}
 	}
+	if cfg.ExportDir != "" {
+		if s.exporter, err = export.New(s.agg, export.NewFolder(cfg.ExportDir), export.WithWindowing(cfg.Windowing)); err != nil {
+			return nil, fmt.Errorf("--export-dir: %w", err)
+		}
+	}
 	if s.history, err = history.OpenLocal(db, cfg.KeepExecutions); err != nil {
 		return nil, fmt.Errorf("execution records: %w", err)
 	}
@@ -324,6 +337,19 @@ func (s *stack) Run(ctx context.Context, ready func(addr string)) error {
 	}
 	// The database's mapped pages are let go of regularly, so that resident memory stays bounded.
 	wg.Go(func() { errs <- releaseResident(loops, s.db) })
+	if ex := s.exporter; ex != nil {
+		every := cmp.Or(s.cfg.ExportEvery, time.Minute)
+		wg.Go(func() {
+			errs <- ex.Run(loops, every, func(r export.Result, err error) {
+				switch {
+				case err != nil:
+					s.log.Warn("exporting the aggregates (the next run retries)", "dir", s.cfg.ExportDir, "error", err)
+				case len(r.Written) > 0:
+					s.log.Info("exported aggregates", "dir", s.cfg.ExportDir, "windows", r.Windows, "objects", len(r.Written))
+				}
+			})
+		})
+	}
 	if s.cfg.NoConsumer {
 		s.log.Info("the event source mapping is stopped (--no-consumer): events stay in the stream")
 	} else {

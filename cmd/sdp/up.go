@@ -25,6 +25,7 @@ type upCmd struct {
 	CPUProfile      string        `name:"cpu-profile" type:"path" help:"Write a CPU profile of the whole run to this file (read it with go tool pprof)."`
 	Window          time.Duration `default:"1m" help:"Length of the analytics windows, by event time (a divisor of a day: 1m, 5m, 1h ...)."`
 	AllowedLateness time.Duration `name:"allowed-lateness" default:"5m" help:"How far the stream time of an event type and source may pass a window's end before the window closes; later events count as late."`
+	ExportDir       string        `name:"export-dir" type:"path" help:"Export the closed analytics windows to this folder every minute, as gzip NDJSON in dt=/hour= partitions (what the export function writes to S3 for Athena and QuickSight)."`
 	NoConsumer      bool          `name:"no-consumer" help:"Do not run the event source mapping: ingest writes to the stream and events wait there (within its retention) for a later sdp up to consume them from the last checkpoint. For staging data and for measuring ingest alone."`
 
 	Backend         string `enum:"local,aws" default:"local" help:"local: embedded stand-ins for Kinesis, DynamoDB and SQS; aws: the AWS resources named below (or emulators at --endpoint-url)."`
@@ -63,7 +64,7 @@ func (c *upCmd) Run(g *globals) error {
 	}
 	cfg := stackConfig{DataDir: dir, Addr: c.Addr, Region: g.Region, Shards: c.Shards, Rules: rules,
 		KeepExecutions: c.KeepExecutions, NoConsumer: c.NoConsumer, Logger: logger,
-		Windowing: analytics.Windowing{Size: c.Window, AllowedLateness: c.AllowedLateness}}
+		Windowing: analytics.Windowing{Size: c.Window, AllowedLateness: c.AllowedLateness}, ExportDir: c.ExportDir}
 	if err := cfg.Windowing.Check(); err != nil {
 		return fmt.Errorf("--window: %w", err)
 	}
