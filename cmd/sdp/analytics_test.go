@@ -171,7 +171,9 @@ func TestAnalyticsExactlyOnce(t *testing.T) {
 	win := analytics.Windowing{Size: 5 * time.Minute, AllowedLateness: 30 * time.Minute}
 	f := &faults{failedOnce: map[string]bool{}}
 	dir := t.TempDir()
-	quick := func(c *esm.Config) { c.RetryBackoff = esm.Backoff{Min: 2 * time.Millisecond, Max: 20 * time.Millisecond} }
+	quick := func(c *esm.Config) {
+		c.RetryBackoff = esm.Backoff{Min: 2 * time.Millisecond, Max: 20 * time.Millisecond}
+	}
 	cfg := stackConfig{DataDir: dir, Shards: 4, Windowing: win, WrapHandler: f.wrap, Observe: f.observe, Mapping: quick,
 		Rules: []workflow.Rule{{Name: "quarantine", Pointer: "/subject", Prefix: "poison-"}}}
 	base, s, stop := runStack(t, cfg)
