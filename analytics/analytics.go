@@ -1,11 +1,17 @@
 // Package analytics is the analytics function of the pipeline: it keeps near-real-time aggregates of the
 // curated events for dashboards.
 //
-// The workflow invokes it once per batch with an event.FactBatch: one event.Fact per event. Facts are counted into tumbling
-// one-minute windows by event time, per event type and source, with the sum, minimum and maximum of each of the
-// type's measures. Delivery is at least once, so the aggregates are fenced per event id: a Store records that an
-// event was applied in the same transaction that counts it, and skips it when it comes again (a retried
-// invocation, a replayed batch, or a producer's retried duplicate).
+// The workflow invokes it once per batch with an event.FactBatch: one event.Fact per event. Facts are counted
+// into tumbling windows by event time (one minute by default, Windowing), per event type and source. A window
+// is an Aggregate: the count, the unique subjects (HyperLogLog), each measure's exact count, sum and extremes
+// with its quantiles (DDSketch, within QuantileRelativeError), and the most frequent subjects (Misra-Gries).
+// Aggregates merge associatively, so shards, batches and a store's partial items combine in any order. A fact
+// that arrived after its window closed (AllowedLateness after the window's end, by arrival time) counts only
+// in the window's Late.
+//
+// Delivery is at least once, so the aggregates are fenced per event id: a Store records that an event was
+// applied in the same transaction that counts it, and skips it when it comes again (a retried invocation, a
+// bisected or replayed batch, a redriven dead letter, or a producer's retried duplicate).
 package analytics
 
 import (
