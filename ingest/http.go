@@ -20,6 +20,7 @@ import (
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
+		h.stats.refuse(refusedMethod)
 		writeHTTP(w, http.StatusMethodNotAllowed, methodNotAllowed(r.Method))
 		return
 	}
@@ -35,7 +36,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	body, err := readBody(w, r, h.limits.MaxBodyBytes, (*buf)[:0])
 	if err != nil {
-		status, resp, _ := bodyError(err)
+		status, resp, _ := h.bodyError(err)
 		writeHTTP(w, status, resp)
 		return
 	}
@@ -97,6 +98,9 @@ func retryAfterHeader(d time.Duration) string {
 	}
 	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 }
+
+// refusedMethod is the Stats reason of a request whose method is not POST.
+const refusedMethod = "methodNotAllowed"
 
 // methodNotAllowed is the answer to a request whose method is not POST.
 func methodNotAllowed(method string) Response {

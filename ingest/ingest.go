@@ -42,7 +42,7 @@ const (
 )
 
 // Handler is the Ingestion function. It is safe for concurrent use; it keeps no state between calls but
-// reusable buffers.
+// reusable buffers and the counters that Stats reports.
 type Handler struct {
 	// bodies holds *[]byte buffers for request bodies read by ServeHTTP; intakes holds *intake.
 	bodies, intakes sync.Pool
@@ -55,6 +55,8 @@ type Handler struct {
 	maxBytes        int
 	// objects is the S3 path (WithObjects), nil when it is off.
 	objects *objectPath
+	// stats counts the bodies and their events (Stats).
+	stats counters
 }
 
 // New returns a Handler that checks events with v and writes the valid ones to p. Both are required. New
@@ -116,15 +118,15 @@ type ItemError struct {
 func (h *Handler) Ingest(ctx context.Context, contentType, contentEncoding string, body []byte) (int, Response, error) {
 	lim := h.limits
 	if len(body) > lim.MaxBodyBytes {
-		return bodyError(fmt.Errorf("%w: the body is %d bytes, the limit is %d", event.ErrTooLarge, len(body), lim.MaxBodyBytes))
+		return h.bodyError(fmt.Errorf("%w: the body is %d bytes, the limit is %d", event.ErrTooLarge, len(body), lim.MaxBodyBytes))
 	}
 	format, err := event.ParseFormat(contentType)
 	if err != nil {
-		return bodyError(err)
+		return h.bodyError(err)
 	}
 	decoded, err := event.Decode(contentEncoding, body, lim.MaxDecodedBytes)
 	if err != nil {
-		return bodyError(err)
+		return h.bodyError(err)
 	}
 	in, _ := h.intakes.Get().(*intake)
 	if in == nil {
@@ -133,9 +135,10 @@ func (h *Handler) Ingest(ctx context.Context, contentType, contentEncoding strin
 	defer h.intakes.Put(in)
 	in.reset(h, lim)
 	if err := event.Split(format, decoded, lim, in.add); err != nil {
-		return bodyError(err)
+		return h.bodyError(err)
 	}
 	accepted, throttled, failed := h.produce(ctx, in)
+	h.stats.body(accepted, in.reasons)
 	if throttled || failed {
 		// Producer failures were appended after the validation errors: put them back in index order.
 		slices.SortFunc(in.errs, func(a, b ItemError) int { return a.Index - b.Index })
@@ -157,8 +160,9 @@ func (h *Handler) Ingest(ctx context.Context, contentType, contentEncoding strin
 	return status, resp, nil
 }
 
-// bodyError is the answer to a body refused as a whole.
-func bodyError(err error) (int, Response, error) {
+// bodyError counts a body refused as a whole and returns the answer to it.
+func (h *Handler) bodyError(err error) (int, Response, error) {
+	h.stats.refuse(refusalOf(err))
 	status := http.StatusBadRequest
 	switch {
 	case errors.Is(err, event.ErrUnsupportedMediaType), errors.Is(err, event.ErrUnsupportedEncoding):
@@ -182,6 +186,8 @@ type intake struct {
 	// seen maps the id of each valid event to its index, to find duplicates.
 	seen map[string]int
 	errs []ItemError
+	// reasons holds the Stats reason of each entry of errs (not in their order once errs is sorted).
+	reasons []string
 }
 
 // add is event.Split's callback for the event at index i.
@@ -230,12 +236,13 @@ func (in *intake) reset(h *Handler, lim event.Limits) {
 	clear(in.ids)
 	clear(in.seen)
 	*in = intake{h: h, lim: lim, recs: in.recs[:0], index: in.index[:0], ids: in.ids[:0], seen: in.seen,
-		errs: make([]ItemError, 0, 4)}
+		errs: make([]ItemError, 0, 4), reasons: in.reasons[:0]}
 }
 
 // reject records why the event at index i is refused.
 func (in *intake) reject(i int, id string, err error) {
 	in.errs = append(in.errs, ItemError{Index: i, ID: id, Reason: err.Error()})
+	in.reasons = append(in.reasons, ruleOf(err))
 }
 
 // notTaken records that the stream did not take recs[k], with a Kinesis error code.
@@ -245,6 +252,7 @@ func (in *intake) notTaken(k int, code string) {
 		reason = "not written: the stream is over its throughput (" + code + "); send it again after the Retry-After delay"
 	}
 	in.errs = append(in.errs, ItemError{Index: in.index[k], ID: in.ids[k], Reason: reason, Retryable: true})
+	in.reasons = append(in.reasons, code)
 }
 
 // produce writes the collected records in calls within the per-call limits and maps the results back to

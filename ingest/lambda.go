@@ -25,6 +25,7 @@ var ErrUnsupportedEvent = errors.New("unsupported event")
 // is non-nil only when the answer cannot be encoded.
 func (h *Handler) HandleAPIGateway(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	if m := req.RequestContext.HTTP.Method; m != "" && m != http.MethodPost {
+		h.stats.refuse(refusedMethod)
 		resp, err := apiResponse(http.StatusMethodNotAllowed, methodNotAllowed(m))
 		if err != nil {
 			return resp, err
@@ -36,7 +37,7 @@ func (h *Handler) HandleAPIGateway(ctx context.Context, req events.APIGatewayV2H
 	if req.IsBase64Encoded {
 		var err error
 		if body, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
-			status, resp, _ := bodyError(fmt.Errorf("%w: the body is not valid base64: %v", event.ErrMalformed, err))
+			status, resp, _ := h.bodyError(fmt.Errorf("%w: the body is not valid base64: %v", event.ErrMalformed, err))
 			return apiResponse(status, resp)
 		}
 	} else {

@@ -39,6 +39,9 @@ if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
   }
 fi
 
+# Debian's Chromium, for the dashboard's browser test.
+if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
+
 if [ -x /usr/bin/aws ] && /usr/bin/aws --version 2>&1 | grep -q '^aws-cli/2'; then
   exit 0
 fi

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"net/http"
 	"path/filepath"
@@ -12,15 +11,14 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/analytics/dashboard"
 	"github.com/serverless-data-platform/sdp/stream/dlq"
 	"github.com/serverless-data-platform/sdp/stream/dlq/workbench"
 	"github.com/serverless-data-platform/sdp/stream/esm"
 )
 
-//go:embed dashboard.html
-var dashboardHTML []byte
-
-// routes is local mode's HTTP API: ingest, the read API, the Lambda Invoke API and the dashboard.
+// routes is local mode's HTTP API: ingest, the read API, the Lambda Invoke API and the dashboard. The
+// dashboard samples its counters until ctx is done.
 func (s *stack) routes(ctx context.Context) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/events", s.ingest)
@@ -36,11 +34,43 @@ func (s *stack) routes(ctx context.Context) http.Handler {
 		functions: s.funcs, region: s.cfg.Region, account: localAccount, log: s.log, background: ctx, async: &s.async,
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(dashboardHTML)
-	})
+	s.dashboardRoutes(ctx, mux)
 	return mux
+}
+
+// dashboardAggregatesEvery is how long the dashboard reuses the aggregates it read from DynamoDB (the AWS
+// backend), so that a page left open does not query the table every second.
+const dashboardAggregatesEvery = 10 * time.Second
+
+// dashboardRoutes adds the dashboard: the page at / and its API, GET /v1/dashboard and GET
+// /v1/dashboard/stream (see package dashboard). Its sampler runs until ctx is done; it reads memory only
+// but for the snapshots of open streams, and it ends those streams when ctx is done, so that the server's
+// graceful shutdown does not wait on them.
+func (s *stack) dashboardRoutes(ctx context.Context, mux *http.ServeMux) {
+	src := dashboard.Sources{Ingest: s.ingest, Consumer: s.mapping, Executions: s.history, DLQ: s.dlq, Aggregates: s.agg}
+	opts := []dashboard.Option{dashboard.WithLogger(s.log)}
+	if s.stream != nil {
+		// The local table keeps its count beside it; DynamoDB's would be a scan (see getStatus).
+		src.Curated = s.curated
+	} else {
+		opts = append(opts, dashboard.WithAggregatesEvery(dashboardAggregatesEvery))
+	}
+	d, err := dashboard.New(src, opts...)
+	if err != nil {
+		unavailable := func(w http.ResponseWriter, _ *http.Request) {
+			writeError(w, http.StatusInternalServerError, "the dashboard is not available on this stack: "+err.Error())
+		}
+		for _, p := range []string{"GET /{$}", "GET /v1/dashboard", "GET /v1/dashboard/stream"} {
+			mux.HandleFunc(p, unavailable)
+		}
+		return
+	}
+	s.background.Go(func() {
+		if err := d.Run(ctx); err != nil {
+			s.log.Warn("the dashboard's sampler stopped", "error", err)
+		}
+	})
+	d.Register(mux)
 }
 
 // getEvent answers GET /v1/events/{id}: the curated item, or 404 until the event has been curated.
@@ -251,7 +281,7 @@ func writeDLQError(w http.ResponseWriter, err error) {
 	}
 }
 
-// getStatus answers GET /v1/status, the dashboard's feed: per shard the records held and the mapping's
+// getStatus answers GET /v1/status (sdp status): per shard the records held and the mapping's
 // progress (checkpoint, invocations, failures, dead letters, iterator age), the curated count and DLQ depth.
 func (s *stack) getStatus(w http.ResponseWriter, r *http.Request) {
 	// Counting the curated table is a scan: cheap on the local table, a read of the whole table on DynamoDB,

@@ -110,6 +110,8 @@ type stack struct {
 	srv *http.Server
 	// async counts the Invoke API's asynchronous (Event) invocations in flight.
 	async sync.WaitGroup
+	// background holds the goroutines that end with Run's context (the dashboard's sampler).
+	background sync.WaitGroup
 }
 
 // openStack opens the data directory and builds every component; nothing runs until Run.
@@ -377,6 +379,7 @@ func (s *stack) Run(ctx context.Context, ready func(addr string)) error {
 		s.log.Warn("http shutdown", "error", err)
 	}
 	s.async.Wait()
+	s.background.Wait()
 	stopLoops()
 	wg.Wait()
 	close(errs)

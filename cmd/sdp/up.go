@@ -112,7 +112,7 @@ func (c *upCmd) Run(g *globals) error {
 		}
 		fmt.Fprintf(g.stdout, "sdp up: data in %s, %d shards, %s\n", dir, len(s.reader.ShardIDs()), backend)
 		fmt.Fprintf(g.stdout, "sdp up: ingest API   POST %s/v1/events\n", base)
-		fmt.Fprintf(g.stdout, "sdp up: read API     GET  %s/v1/events/{id}  /v1/aggregates  /v1/dlq  /v1/status  /v1/executions\n", base)
+		fmt.Fprintf(g.stdout, "sdp up: read API     GET  %s/v1/events/{id}  /v1/aggregates  /v1/dashboard  /v1/dlq  /v1/status  /v1/executions\n", base)
 		fmt.Fprintf(g.stdout, "sdp up: Lambda API   POST %s/2015-03-31/functions/{ingest|consumer|enrich|persist|analytics}/invocations\n", base)
 		fmt.Fprintf(g.stdout, "sdp up: dashboard         %s/\n", base)
 		fmt.Fprintln(g.stdout, "sdp up: ready; Ctrl-C stops (drains batches in flight and checkpoints)")

@@ -122,7 +122,27 @@ var (
 type Local struct {
 	db   *bolt.DB
 	keep int
+
+	// recent holds the timings of the newest executions saved since the store was opened, a ring of
+	// RecentTimings entries whose next slot is next.
+	mu     sync.Mutex
+	recent []Timing
+	next   int
 }
+
+// RecentTimings is how many timings of the newest executions a Local keeps in memory for Recent.
+const RecentTimings = 512
+
+// Timing is when one execution started and stopped, and how it ended.
+type Timing struct {
+	Name      string     `json:"name"`
+	Status    asl.Status `json:"status"`
+	StartDate time.Time  `json:"startDate"`
+	StopDate  time.Time  `json:"stopDate"`
+}
+
+// Duration is how long the execution ran.
+func (t Timing) Duration() time.Duration { return t.StopDate.Sub(t.StartDate) }
 
 // OpenLocal returns the store on db (shared with the rest of the local stack), creating its buckets. It keeps
 // the newest keep records (DefaultKeep when keep <= 0).
@@ -141,7 +161,7 @@ func OpenLocal(db *bolt.DB, keep int) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history: create buckets: %w", err)
 	}
-	return &Local{db: db, keep: keep}, nil
+	return &Local{db: db, keep: keep, recent: make([]Timing, 0, RecentTimings)}, nil
 }
 
 // recordKey orders records by start time, then name.
@@ -195,7 +215,39 @@ func (l *Local) Save(r *Record) error {
 	if err != nil {
 		return fmt.Errorf("history: save %q: %w", r.Name, err)
 	}
+	l.remember(Timing{Name: r.Name, Status: r.Status, StartDate: r.StartDate, StopDate: r.StopDate})
 	return nil
+}
+
+// remember adds t to the ring of recent timings, over the oldest once it is full.
+func (l *Local) remember(t Timing) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.recent) < RecentTimings {
+		l.recent = append(l.recent, t)
+		return
+	}
+	l.recent[l.next] = t
+	l.next = (l.next + 1) % RecentTimings
+}
+
+// Recent returns the timings of up to n of the newest executions saved since the store was opened (at
+// most RecentTimings), newest saved first. It reads memory only, so it is cheap enough to call every
+// second; executions recorded by an earlier process are not in it (List reads those).
+func (l *Local) Recent(n int) []Timing {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n = min(max(n, 0), len(l.recent))
+	out := make([]Timing, 0, n)
+	// The newest entry is just before next (or last, while the ring fills).
+	newest := len(l.recent) - 1
+	if len(l.recent) == RecentTimings {
+		newest = (l.next - 1 + RecentTimings) % RecentTimings
+	}
+	for i := range n {
+		out = append(out, l.recent[(newest-i+len(l.recent))%len(l.recent)])
+	}
+	return out
 }
 
 // count reads the number of records.

@@ -137,3 +137,72 @@ func TestCollector(t *testing.T) {
 		t.Errorf("events = %+v; want ID order", evs)
 	}
 }
+
+// TestLocalRecent checks the in-memory timings of the newest executions: newest first, bounded by n and
+// by RecentTimings, with each execution's status and duration.
+func TestLocalRecent(t *testing.T) {
+	tests := []struct {
+		name  string
+		saved int
+		n     int
+		// wantFirst and wantLast are the indexes of the first and last execution returned.
+		want, wantFirst, wantLast int
+	}{
+		{name: "none saved", saved: 0, n: 10, want: 0},
+		{name: "fewer than asked", saved: 3, n: 10, want: 3, wantFirst: 2, wantLast: 0},
+		{name: "bounded by n", saved: 20, n: 5, want: 5, wantFirst: 19, wantLast: 15},
+		{name: "negative n", saved: 3, n: -1, want: 0},
+		{name: "the ring wraps", saved: history.RecentTimings + 7, n: history.RecentTimings + 100,
+			want: history.RecentTimings, wantFirst: history.RecentTimings + 6, wantLast: 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Saved one by one, each in its own commit: the database skips fsync to keep this fast.
+			db, err := bolt.Open(filepath.Join(t.TempDir(), "h.db"), 0o600, &bolt.Options{Timeout: time.Second, NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			db.MaxBatchDelay = time.Microsecond
+			s, err := history.OpenLocal(db, tt.saved+1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range tt.saved {
+				status := asl.StatusSucceeded
+				if i%5 == 1 {
+					status = asl.StatusFailed
+				}
+				if err := s.Save(record(i, status)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := s.Recent(tt.n)
+			if len(got) != tt.want {
+				t.Fatalf("Recent(%d) returned %d timings, want %d", tt.n, len(got), tt.want)
+			}
+			if tt.want == 0 {
+				return
+			}
+			for k, i := range map[int]int{0: tt.wantFirst, len(got) - 1: tt.wantLast} {
+				if g := got[k]; g.Name != fmt.Sprintf("exec-%03d", i) || g.Duration() != 15*time.Millisecond {
+					t.Errorf("timing %d = %+v, want exec-%03d of 15ms", k, g, i)
+				}
+			}
+			for k := 1; k < len(got); k++ {
+				if !got[k-1].StartDate.After(got[k].StartDate) {
+					t.Fatalf("timings %d and %d are not newest first: %v, %v", k-1, k, got[k-1].StartDate, got[k].StartDate)
+				}
+			}
+			for _, g := range got {
+				var i int
+				if _, err := fmt.Sscanf(g.Name, "exec-%d", &i); err != nil {
+					t.Fatal(err)
+				}
+				if want := map[bool]asl.Status{true: asl.StatusFailed, false: asl.StatusSucceeded}[i%5 == 1]; g.Status != want {
+					t.Errorf("%s: status %s, want %s", g.Name, g.Status, want)
+				}
+			}
+		})
+	}
+}
