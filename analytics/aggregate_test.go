@@ -2,6 +2,8 @@ package analytics_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -229,5 +231,46 @@ func TestAggregateEncoding(t *testing.T) {
 				t.Errorf("decoded %d corrupt bytes without an error", len(c.b))
 			}
 		})
+	}
+}
+
+// TestMergeSources checks that merging a type's windows across sources gives what one window of all the
+// facts gives: exact counts, and the same uniques and quantiles (the sketches merge without loss).
+func TestMergeSources(t *testing.T) {
+	s := newLocal(t)
+	facts := genFacts(6_000, 3_000, 11)
+	for i := range facts {
+		facts[i].Source = fmt.Sprint("source-", i%3)
+	}
+	if _, err := s.Apply(context.Background(), facts); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := s.Query(context.Background(), analytics.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 3 {
+		t.Fatalf("%d windows, want one per source", len(ws))
+	}
+	merged, err := analytics.MergeSources(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var whole analytics.Aggregate
+	for i := range facts {
+		whole.Add(&facts[i])
+	}
+	if len(merged) != 1 {
+		t.Fatalf("%d merged windows, want 1", len(merged))
+	}
+	m := merged[0]
+	if m.Source != "" || m.Count != whole.Count || m.UniqueSubjects != whole.Uniques() ||
+		m.Measures["duration_ms"].P99 != whole.Measures()["duration_ms"].P99 {
+		t.Errorf("merged %+v; one window of all facts: count %d uniques %d p99 %v", m, whole.Count, whole.Uniques(),
+			whole.Measures()["duration_ms"].P99)
+	}
+	checkAgainstExact(t, &whole, facts)
+	if _, err := analytics.MergeSources([]analytics.Window{{Type: "t"}}); !errors.Is(err, analytics.ErrNoAggregate) {
+		t.Errorf("merging a window without its aggregate: %v, want ErrNoAggregate", err)
 	}
 }

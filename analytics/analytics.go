@@ -132,6 +132,50 @@ type Window struct {
 	// short of the true count.
 	TopSubjects []SubjectCount `json:"topSubjects,omitempty"`
 	TopError    int64          `json:"topError"`
+
+	// agg is the window's aggregate, which MergeSources merges; stores set it through NewWindow.
+	agg *Aggregate
+}
+
+// ErrNoAggregate is returned by MergeSources for windows that carry no aggregate: windows decoded from JSON
+// rather than read from a Store.
+var ErrNoAggregate = errors.New("the window carries no aggregate (read it from a Store)")
+
+// MergeSources merges the windows of each start and type across their sources, exactly as one window of all
+// the sources would have counted them (the sketches merge): the merged windows have no Source, are closed
+// when all theirs are, and come in the order of their first window. The windows must come from a Store.
+func MergeSources(windows []Window) ([]Window, error) {
+	type key struct {
+		start int64
+		typ   string
+	}
+	index := make(map[key]int, len(windows))
+	var out []Window
+	for _, w := range windows {
+		if w.agg == nil {
+			return nil, fmt.Errorf("analytics: merging window %v %s %s: %w", w.Start, w.Type, w.Source, ErrNoAggregate)
+		}
+		k := key{w.Start.UnixNano(), w.Type}
+		i, ok := index[k]
+		if !ok {
+			index[k] = len(out)
+			out = append(out, Window{Start: w.Start, End: w.End, Type: w.Type, Closed: true, agg: &Aggregate{}})
+			i = len(out) - 1
+		}
+		m := &out[i]
+		if err := m.agg.Merge(w.agg); err != nil {
+			return nil, fmt.Errorf("analytics: merging window %v %s %s: %w", w.Start, w.Type, w.Source, err)
+		}
+		m.Closed = m.Closed && w.Closed
+	}
+	for i := range out {
+		m := &out[i]
+		m.Count, m.Late, m.UniqueSubjects, m.Measures, m.TopError = m.agg.Count, m.agg.Late, m.agg.Uniques(), m.agg.Measures(), m.agg.TopError()
+		if len(m.agg.top) > 0 {
+			m.TopSubjects = m.agg.Top(TopReported)
+		}
+	}
+	return out, nil
 }
 
 // SubjectCount is a subject and how many of a window's events had it.
@@ -147,7 +191,7 @@ func NewWindow(w Windowing, start time.Time, typ, src string, a *Aggregate, now 
 		Start: start.UTC(), End: start.Add(w.Size).UTC(), Type: typ, Source: src,
 		Count: a.Count, Late: a.Late, Closed: w.Closed(start, now),
 		UniqueSubjects: a.Uniques(), Measures: a.Measures(),
-		TopError: a.TopError(),
+		TopError: a.TopError(), agg: a,
 	}
 	if len(a.top) > 0 {
 		out.TopSubjects = a.Top(TopReported)

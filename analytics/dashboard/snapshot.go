@@ -113,16 +113,18 @@ type TypeWindow struct {
 	Late  int64 `json:"late"`
 	// Closed is true when the window of every source is closed: the counts are final but for Late.
 	Closed bool `json:"closed"`
-	// Uniques is the estimated number of distinct subjects: the source's estimate with one source, the sum
-	// of the sources' estimates with several (UniquesUpperBound), which counts twice a subject seen from
-	// two sources.
+	// Uniques is the estimated number of distinct subjects of all the sources: their sketches merged, as
+	// GET /v1/aggregates?by=type gives it; or, for windows without their aggregates, the sum of the sources'
+	// estimates (UniquesUpperBound), which counts twice a subject seen from two sources.
 	Uniques           int64 `json:"uniques"`
 	UniquesUpperBound bool  `json:"uniquesUpperBound,omitempty"`
-	// TopSubjects are the most frequent subjects, the sources' lists added up by subject, most frequent
-	// first; each count is a lower bound of the true count.
+	// TopSubjects are the most frequent subjects of all the sources, most frequent first; each count is a
+	// lower bound of the true count.
 	TopSubjects []analytics.SubjectCount `json:"topSubjects"`
 	// Sources are the type's sources in the window, ordered by source, each with its own statistics.
 	Sources []SourceWindow `json:"sources"`
+	// merged says that Uniques and TopSubjects come from the merged aggregates.
+	merged bool
 }
 
 // SourceWindow is one event type and source over one window: a window of the analytics store.
@@ -269,7 +271,9 @@ func (d *Dashboard) aggregates(ctx context.Context, now time.Time) (Aggregates, 
 	return agg, nil
 }
 
-// group arranges the store's windows by start, then type, with each type's sources together.
+// group arranges the store's windows by start, then type, with each type's sources together. A type's
+// uniques and top subjects are those of its sources merged (analytics.MergeSources) when the windows carry
+// their aggregates, as a Store's do; otherwise the sources' figures added up (an upper bound for uniques).
 func group(from time.Time, windows []analytics.Window) Aggregates {
 	out := Aggregates{From: from.UTC(), Types: []string{}, Windows: []WindowGroup{}}
 	types := map[string]bool{}
@@ -281,6 +285,11 @@ func group(from time.Time, windows []analytics.Window) Aggregates {
 	slices.SortStableFunc(windows, func(a, b analytics.Window) int {
 		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.Type, b.Type), cmp.Compare(a.Source, b.Source))
 	})
+	// merged are the windows of each start and type, their sources merged; nil when they cannot be.
+	merged, err := analytics.MergeSources(windows)
+	if err != nil {
+		merged = nil
+	}
 	for _, w := range windows {
 		types[w.Type] = true
 		if n := len(out.Windows); n == 0 || !out.Windows[n-1].Start.Equal(w.Start) {
@@ -289,13 +298,26 @@ func group(from time.Time, windows []analytics.Window) Aggregates {
 		g := &out.Windows[len(out.Windows)-1]
 		if n := len(g.Types); n == 0 || g.Types[n-1].Type != w.Type {
 			g.Types = append(g.Types, TypeWindow{Type: w.Type, Closed: true, Sources: []SourceWindow{}})
+			if merged != nil {
+				// MergeSources keeps the order of the sorted windows: the next merged window is this one.
+				m := merged[0]
+				merged = merged[1:]
+				tw := &g.Types[len(g.Types)-1]
+				tw.Uniques, tw.TopSubjects, tw.merged = m.UniqueSubjects, m.TopSubjects, true
+				if tw.TopSubjects == nil {
+					tw.TopSubjects = []analytics.SubjectCount{}
+				}
+			}
 		}
 		tw := &g.Types[len(g.Types)-1]
 		tw.Count += w.Count
 		tw.Late += w.Late
 		tw.Closed = tw.Closed && w.Closed
-		tw.Uniques += w.UniqueSubjects
 		tw.Sources = append(tw.Sources, sourceWindow(w))
+		if tw.merged {
+			continue
+		}
+		tw.Uniques += w.UniqueSubjects
 		tw.UniquesUpperBound = len(tw.Sources) > 1
 		k := at{len(out.Windows) - 1, len(g.Types) - 1}
 		if top[k] == nil {

@@ -371,7 +371,7 @@ func compareDashboard(t *testing.T, page pageFigures, base string, tally *posted
 		t.Fatal("the read API did not answer")
 	}
 	var agg struct{ Windows []analytics.Window }
-	if getJSON(t, base+"/v1/aggregates?from="+snap.Aggregates.From.Format(time.RFC3339Nano), &agg) != http.StatusOK {
+	if getJSON(t, base+"/v1/aggregates?by=type&from="+snap.Aggregates.From.Format(time.RFC3339Nano), &agg) != http.StatusOK {
 		t.Fatal("GET /v1/aggregates did not answer")
 	}
 	var out []string
@@ -412,7 +412,8 @@ func compareDashboard(t *testing.T, page pageFigures, base string, tally *posted
 		out = append(out, fmt.Sprintf("%d charts drawn, want 4", page.Canvases))
 	}
 
-	// Each window of each type: the page's row against the sum of the type's windows in /v1/aggregates.
+	// Each window of each type: the page's row against the type's window in /v1/aggregates?by=type (its
+	// sources merged).
 	type key struct{ start, typ string }
 	want := map[key]pageWindow{}
 	for _, w := range agg.Windows {

@@ -87,8 +87,9 @@ func (s *stack) getEvent(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// getAggregates answers GET /v1/aggregates?type=&source=&from=&to=: the one-minute windows that match, with
-// their counts and measure statistics. from and to take RFC 3339 times or durations relative to now (-15m).
+// getAggregates answers GET /v1/aggregates?type=&source=&from=&to=&by=: the windows that match, with their
+// counts, uniques, measure statistics and top subjects, per type and source, or per type with by=type. from
+// and to take RFC 3339 times or durations relative to now (-15m).
 func (s *stack) getAggregates(w http.ResponseWriter, r *http.Request) {
 	q := analytics.Query{Type: r.URL.Query().Get("type"), Source: r.URL.Query().Get("source")}
 	for _, p := range []struct {
@@ -109,6 +110,18 @@ func (s *stack) getAggregates(w http.ResponseWriter, r *http.Request) {
 	windows, err := s.agg.Query(r.Context(), q)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "querying aggregates: "+err.Error())
+		return
+	}
+	switch by := r.URL.Query().Get("by"); by {
+	case "", "source":
+	case "type":
+		// One window per start and type, its sources merged (the sketches merge exactly).
+		if windows, err = analytics.MergeSources(windows); err != nil {
+			writeError(w, http.StatusInternalServerError, "merging sources: "+err.Error())
+			return
+		}
+	default:
+		writeError(w, http.StatusBadRequest, "by: source (one window per type and source, the default) or type (sources merged)")
 		return
 	}
 	if windows == nil {
