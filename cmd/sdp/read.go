@@ -20,10 +20,11 @@ type eventCmd struct {
 	ID string `arg:"" help:"The event's id."`
 }
 
-// aggregatesCmd prints the one-minute aggregate windows that match.
+// aggregatesCmd prints the aggregate windows that match.
 type aggregatesCmd struct {
 	Type   string `help:"Only this event type."`
 	Source string `help:"Only this source."`
+	By     string `enum:"source,type" default:"source" help:"source: one window per type and source; type: the sources of each type merged."`
 	From   string `default:"-1h" help:"Windows from this time: RFC 3339, or relative to now (-15m)."`
 	To     string `help:"Windows before this time: RFC 3339, or relative to now."`
 }
@@ -49,7 +50,7 @@ func (c *eventCmd) Run(g *globals) error {
 // Run fetches GET /v1/aggregates and prints the windows, oldest first.
 func (c *aggregatesCmd) Run(g *globals) error {
 	q := url.Values{}
-	for k, v := range map[string]string{"type": c.Type, "source": c.Source, "from": c.From, "to": c.To} {
+	for k, v := range map[string]string{"type": c.Type, "source": c.Source, "from": c.From, "to": c.To, "by": c.By} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -68,7 +69,7 @@ func (c *aggregatesCmd) Run(g *globals) error {
 		return printJSON(g.stdout, ans)
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WINDOW\tTYPE\tSOURCE\tCOUNT\tMEASURES (mean)")
+	fmt.Fprintln(tw, "WINDOW\tTYPE\tSOURCE\tCOUNT\tLATE\tUNIQUES\tMEASURES (mean p50 p99)")
 	for _, w := range ans.Windows {
 		var names []string
 		for m := range w.Measures {
@@ -78,10 +79,15 @@ func (c *aggregatesCmd) Run(g *globals) error {
 		var ms []string
 		for _, m := range names {
 			if st := w.Measures[m]; st.Count > 0 {
-				ms = append(ms, fmt.Sprintf("%s=%.6g", m, st.Sum/float64(st.Count)))
+				ms = append(ms, fmt.Sprintf("%s=%.6g/%.6g/%.6g", m, st.Sum/float64(st.Count), st.P50, st.P99))
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", w.Start.UTC().Format(time.RFC3339), w.Type, w.Source, w.Count, strings.Join(ms, " "))
+		src := w.Source
+		if src == "" {
+			src = "(all)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", w.Start.UTC().Format(time.RFC3339), w.Type, src, w.Count, w.Late,
+			w.UniqueSubjects, strings.Join(ms, " "))
 	}
 	return tw.Flush()
 }

@@ -205,8 +205,12 @@ func TestSampleThroughReadAPI(t *testing.T) {
 		t.Errorf("sdp event nope: exit %d, stderr %q", code, errOut.String())
 	}
 	if code := cli("aggregates", "--type", "page_view", "--from", "2026-11-26T09:00:00Z"); code != 0 ||
-		!strings.Contains(out.String(), "2026-11-26T09:15:00Z  page_view  https://shop.example.com/web  2      duration_ms=39355 scroll_depth=0.91") {
+		!strings.Contains(out.String(), "2026-11-26T09:15:00Z  page_view  https://shop.example.com/web  2      0     1        duration_ms=39355/30647.1/30647.1 scroll_depth=0.91/0.826913/0.826913") {
 		t.Errorf("sdp aggregates: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if code := cli("aggregates", "--by", "type", "--from", "2026-11-26T09:00:00Z"); code != 0 ||
+		!strings.Contains(out.String(), "2026-11-26T09:15:00Z  page_view       (all)   2      0     1") {
+		t.Errorf("sdp aggregates --by type: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 	if code := cli("aggregates", "--output", "json", "--from", "2026-11-26T09:00:00Z"); code != 0 || strings.Count(out.String(), `"start":`) != 3 {
 		t.Errorf("sdp aggregates --output json: exit %d\n%s%s", code, out.String(), errOut.String())
