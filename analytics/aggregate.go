@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"unsafe"
@@ -291,11 +292,7 @@ func (a *Aggregate) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(hb)))
 		b = append(b, hb...)
 	}
-	names := make([]string, 0, len(a.measures))
-	for name := range a.measures {
-		names = append(names, name)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(a.measures))
 	b = binary.AppendUvarint(b, uint64(len(names)))
 	var sk []byte
 	for _, name := range names {
@@ -310,11 +307,7 @@ func (a *Aggregate) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(sk)))
 		b = append(b, sk...)
 	}
-	subjects := make([]string, 0, len(a.top))
-	for s := range a.top {
-		subjects = append(subjects, s)
-	}
-	slices.Sort(subjects)
+	subjects := slices.Sorted(maps.Keys(a.top))
 	b = binary.AppendUvarint(b, uint64(len(subjects)))
 	for _, s := range subjects {
 		b = appendString(b, s)
