@@ -20,13 +20,14 @@ import (
 // The sketches' error bounds.
 const (
 	// QuantileRelativeError bounds the error of every quantile a window reports: a reported quantile q̂ of a
-	// measure whose exact quantile (the value of rank ⌊q·(n−1)⌋) is x satisfies |q̂ − x| ≤ 0.01·|x|
+	// measure whose exact quantile is x satisfies |q̂ − x| ≤ 0.01·|x|, x being the value of rank ⌊q·(n−1)⌋
+	// (of rank ⌈q·(n−1)⌉ for negative values, which the sketch ranks from the other end)
 	// (DDSketch, with a logarithmic index mapping and up to quantileBins bins per sign, collapsing the
 	// lowest bins only beyond a span of values wider than about 1e17).
 	QuantileRelativeError = 0.01
 	// UniquesPrecision is the HyperLogLog precision of the unique subjects: 2^14 registers, so a standard
-	// error of 1.04/√16384 ≈ 0.81% once the sketch is dense. Below about 3,000 subjects per window the
-	// sketch is sparse, with 25-bit indexes, and counts almost exactly.
+	// error of 1.04/√16384 ≈ 0.81% once the sketch is dense. Below about 16,000 subjects per window the
+	// sketch is sparse, with 25-bit indexes, and its error is smaller still.
 	UniquesPrecision = 14
 	// UniquesStandardError is the relative standard error of the unique subjects: 1.04/√(2^14). Estimates
 	// fall within three standard errors (2.4%) of the exact count but for about 3 in 1,000 windows.

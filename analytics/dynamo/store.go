@@ -1,42 +1,60 @@
-// Package dynamo is the DynamoDB adapter of the analytics aggregates (analytics.Store): per-minute windows
-// per event type and source, counted exactly once per event id under retries, bisections and replays.
+// Package dynamo is the DynamoDB adapter of the analytics aggregates (analytics.Store): windows per event
+// type and source, each an analytics.Aggregate (counts, unique subjects, quantile sketches, heavy hitters),
+// counted exactly once per event id under retries, bisections, replays and concurrent writers.
 //
 // # Table
 //
 // One table, with the string key attributes pk (partition) and sk (sort), and one global secondary index,
 // byHour (partition key hour, sort key sk, all attributes projected). It holds two kinds of items:
 //
-//   - a window: pk "window#<len(type)>#<type>#<source>", sk the window's start as 16 hex digits that sort by
-//     time, hour the start's hour (RFC 3339); attributes type, source, start, count, and per measure m the
-//     numbers sum_m, count_m, min_m and max_m;
+//   - a window slot: pk "window#<len(type)>#<type>#<source>", sk "<start>#<slot>" where start is the
+//     window's start as 16 hex digits that sort by time and slot is 0 to n−1 (WithSlots). A window is the
+//     merge of its slot items: each holds the Aggregate of the facts written to it, so that concurrent
+//     writers of one window rarely write one item. Attributes: agg (binary, the slot's
+//     analytics.Aggregate encoding, which the read API merges), version (number, raised by each write),
+//     and plain attributes for tools that read the table directly (QuickSight through Athena's DynamoDB
+//     connector): type, source, start and end (RFC 3339), hour (RFC 3339, the index key), slot, count,
+//     late, uniques, and per measure m the numbers sum_m, count_m, min_m and max_m. Counts and sums add up
+//     over a window's slots, minimum and maximum combine as such; uniques do not add up (a subject seen by
+//     two slots counts in both): the read API merges the slots' sketches instead;
 //   - an applied marker: pk "applied#<event id>", sk "applied", appliedAt (Unix seconds). Markers have no
 //     hour attribute, so the index holds windows only.
 //
+// A table keeps the window size it is written with: a Store with another size places new facts in windows
+// of its size, beside the old ones.
+//
 // # Writes
 //
-// Apply fences each fact by its marker. Facts are grouped by window, and each group is written in one
-// TransactWriteItems: a Put of each fact's marker with the condition attribute_not_exists(pk), and one
-// UpdateItem of the window that ADDs the group's count, sums and measure counts. A transaction that finds a
-// marker already there is cancelled as a whole; its cancellation reasons name the facts applied before,
-// which are dropped, and the rest is written again. A transaction holds at most 100 actions (facts plus
-// windows), so a large call is several transactions: if one fails, the ones before it stay counted, and
-// retrying the call counts only the rest.
+// Apply fences each fact by its marker, and each slot item by its version. It first reads the markers of
+// its facts (BatchGetItem, strongly consistent) and drops the facts applied before, then groups the rest by
+// window and packs them into transactions of at most 100 actions and 8 windows: per window, one Put of a
+// slot item, and per fact one Put of its marker with the condition attribute_not_exists(pk). A window with
+// more facts than a transaction holds is split into chunks of 99, written to different slots. Each
+// transaction reads its slot items (BatchGetItem, strongly consistent), folds its facts into their
+// aggregates (into Late only, for a window closed at the Store's clock), and puts them back with the
+// condition that their version is the one read (or that they do not exist yet). A transaction is cancelled
+// as a whole when a condition fails: a marker that exists names a fact applied meanwhile, which is dropped;
+// a slot item written meanwhile is read again; and the transaction is tried again with backoff. An answer
+// lost after a commit is no risk either: the retry finds the markers and drops the facts. Transactions of one
+// call run a few at a time (WithConcurrency), never two on one slot item at once. If one fails, those that
+// committed stay counted, and retrying the call counts only the rest.
 //
-// Apply first reads the markers of its facts (BatchGetItem, strongly consistent) and drops the facts applied
-// before. Minimum and maximum are not additive, so they are written next, before the transactions, by
-// conditional updates that only ever lower a minimum or raise a maximum (SET max_m = :v if it does not exist
-// or is below :v). They are idempotent: written again by the retry of a call that failed before its
-// transactions, they change nothing; and written before, they cannot be lost by a failure between the two.
-// Only a replay racing the original with other measure values could leave its values in the extremes. A
-// window whose count is still zero (its extremes were written, its transaction not yet) is not returned by
-// Query.
+// Cost: each fact costs a marker write (2 write units in a transaction, markers being under 1 KB) and a
+// strongly consistent marker read (1 read unit). Each transaction also reads its slot items (1 read unit
+// per 4 KB) and writes them whole (2 write units per KB), a cost its facts share: a slot item is about
+// 1 KB with a few subjects and five measures, 3 KB with a hundred subjects, 11 KB with a thousand, and at
+// most about 30 KB however many (the HyperLogLog's sparse list grows up to 16,384 subjects, then turns into
+// 16 KB of registers). A full transaction shares one slot write among 99 facts.
 //
 // # Reads
 //
-// Query of one type and one source is a Query of the table on the window partition, by sort key range.
-// Any other query is a Query of the index per hour of the range (strongly consistent reads are not available
-// on a global secondary index: a window written a moment ago may be missing or stale), or a Scan of the
-// index when the range is open or spans more than the Store's query-hours limit.
+// Query of one type and one source is a Query of the table on the window partition, by sort key range,
+// strongly consistent. Any other query is a Query of the index per hour of the range (strongly consistent
+// reads are not available on a global secondary index: a window written a moment ago may be missing or
+// stale), or a Scan of the index when the range is open or spans more than the Store's query-hours limit.
+// The slot items of each window are merged, and the window's read model (analytics.NewWindow) is built with
+// the Store's windowing and clock. Query reads every slot of a window whatever WithSlots says, so the number
+// of slots can change on a table in use.
 package dynamo
 
 import (
@@ -44,11 +62,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -64,7 +83,6 @@ import (
 // API is the part of the DynamoDB client the Store uses. *dynamodb.Client satisfies it.
 type API interface {
 	TransactWriteItems(ctx context.Context, params *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
-	UpdateItem(ctx context.Context, params *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	BatchGetItem(ctx context.Context, params *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	Query(ctx context.Context, params *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	Scan(ctx context.Context, params *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
@@ -72,13 +90,36 @@ type API interface {
 
 var _ API = (*dynamodb.Client)(nil)
 
-// maxTransactItems is DynamoDB's limit of actions in one TransactWriteItems.
-const maxTransactItems = 100
+// Limits of a transaction.
+const (
+	// maxTransactItems is DynamoDB's limit of actions in one TransactWriteItems.
+	maxTransactItems = 100
+	// maxTransactWindows bounds the slot items of one transaction, so that it stays within DynamoDB's 4 MB
+	// per transaction even when every slot item is near the 400 KB item limit.
+	maxTransactWindows = 8
+	// batchGetKeys is DynamoDB's limit of keys in one BatchGetItem.
+	batchGetKeys = 100
+)
 
-// Store is the analytics aggregates in a DynamoDB table. It is safe for concurrent use.
+// Defaults of the options.
+const (
+	// DefaultSlots is the default number of slot items per window.
+	DefaultSlots = 4
+	// defaultConcurrency is how many transactions one Apply runs at a time by default.
+	defaultConcurrency = 4
+	// defaultQueryHours is the longest range Query reads hour by hour by default: a week.
+	defaultQueryHours = 168
+)
+
+// Store is the analytics aggregates in a DynamoDB table. It is safe for concurrent use, and several Stores
+// (in one process or many) may write one table at once.
 type Store struct {
 	api         API
 	name        string
+	win         analytics.Windowing
+	size        time.Duration
+	winErr      error
+	slots       int
 	concurrency int
 	queryHours  int
 	newBackOff  func() backoff.BackOff
@@ -90,7 +131,8 @@ var _ analytics.Store = (*Store)(nil)
 // Option configures a Store.
 type Option func(*Store)
 
-// WithConcurrency sets how many minimum and maximum updates one Apply makes at a time (default 8).
+// WithConcurrency sets how many transactions one Apply runs at a time (default 4). Transactions of one call
+// never write one slot item at the same time.
 func WithConcurrency(n int) Option {
 	return func(s *Store) {
 		if n > 0 {
@@ -121,7 +163,9 @@ func WithBackOff(newBackOff func() backoff.BackOff) Option {
 	}
 }
 
-// WithClock sets the clock that stamps the applied markers (default time.Now).
+// WithClock sets the Store's clock (default time.Now): it decides which windows are closed, when facts are
+// applied (a fact of a closed window counts only in its Late) and when windows are read (Window.Closed),
+// and it stamps the applied markers.
 func WithClock(now func() time.Time) Option {
 	return func(s *Store) {
 		if now != nil {
@@ -130,11 +174,34 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
+// WithWindowing sets the window size and allowed lateness (zero fields mean analytics.WindowSize and
+// analytics.AllowedLateness). A size that does not divide a day into whole seconds makes every call fail.
+func WithWindowing(w analytics.Windowing) Option {
+	return func(s *Store) { s.win = w }
+}
+
+// WithSlots sets how many slot items a window is spread over (default DefaultSlots): more slots let more
+// writers update one window at once without conflicts, and cost one item more to read per slot. Query
+// reads whatever slots a window has, so the number may change on a table in use.
+func WithSlots(n int) Option {
+	return func(s *Store) {
+		if n > 0 {
+			s.slots = n
+		}
+	}
+}
+
 // New returns the Store on the table name reached through api. It does no I/O.
 func New(api API, name string, opts ...Option) *Store {
-	s := &Store{api: api, name: name, concurrency: 8, queryHours: 168, newBackOff: defaultBackOff, now: time.Now}
+	s := &Store{api: api, name: name, slots: DefaultSlots, concurrency: defaultConcurrency,
+		queryHours: defaultQueryHours, newBackOff: defaultBackOff, now: time.Now}
 	for _, o := range opts {
 		o(s)
+	}
+	s.winErr = s.win.Check()
+	s.size = s.win.Size
+	if s.size <= 0 {
+		s.size = analytics.WindowSize
 	}
 	return s
 }
@@ -147,25 +214,50 @@ func defaultBackOff() backoff.BackOff {
 // Name returns the table's name.
 func (s *Store) Name() string { return s.name }
 
+// Windowing returns the Store's windowing, as set by WithWindowing.
+func (s *Store) Windowing() analytics.Windowing { return s.win }
+
+// window is one window of one type and source.
+type window struct {
+	pk, typ, src string
+	start        time.Time
+}
+
 // group is the facts of one call that fall in one window.
 type group struct {
-	pk, sk, typ, src string
-	start            time.Time
-	facts            []*event.Fact
+	window
+	facts []*event.Fact
 }
+
+// part is the facts of one transaction that go to one slot item of a window.
+type part struct {
+	window
+	slot  int
+	facts []*event.Fact
+}
+
+// sk is the sort key of the part's slot item.
+func (p *part) sk() string { return windowSK(p.start, p.slot) }
+
+// itemKey identifies the part's slot item within a call.
+func (p *part) itemKey() string { return p.pk + "\x00" + p.sk() }
 
 // Apply implements analytics.Store: it counts each fact whose id has no marker yet and writes its marker in
 // the same transaction (see the package documentation). Facts whose marker exists, and later facts with an
 // id seen earlier in facts, are skipped. An invalid fact fails the call, before any write, with an error
 // wrapping analytics.ErrInvalidFact.
 //
-// Throttled calls and transactions cancelled by a conflict with another are retried with backoff. On another
-// error, the transactions before the failed one stay counted, and applied says how many facts they counted:
-// retrying the call counts only the others. Measures that are NaN or infinite are ignored, as by
-// analytics.Local; a sum beyond DynamoDB's 38 significant digits fails the call.
+// Throttled calls, transactions that conflict with others and slot items written meanwhile are retried
+// with backoff. On another error, the transactions that committed stay counted, and applied says how many
+// facts they counted: retrying the call counts only the others. Measures that are NaN or infinite are
+// ignored, as by analytics.Local. A window whose slot item would grow beyond DynamoDB's 400 KB fails the
+// call.
 func (s *Store) Apply(ctx context.Context, facts []event.Fact) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, s.errorf("apply", err)
+	}
+	if s.winErr != nil {
+		return 0, s.errorf("apply", s.winErr)
 	}
 	for i := range facts {
 		if err := validate(&facts[i]); err != nil {
@@ -176,27 +268,18 @@ func (s *Store) Apply(ctx context.Context, facts []event.Fact) (int, error) {
 	if len(fresh) == 0 {
 		return 0, nil
 	}
-	// Facts applied before are dropped now, so that their values cannot reach the minimum and maximum,
-	// which are written outside the transactions.
 	done, err := s.applied(ctx, fresh)
 	if err != nil {
 		return 0, s.errorf(fmt.Sprintf("apply %d facts", len(facts)), err)
 	}
 	fresh = slices.DeleteFunc(fresh, func(f *event.Fact) bool { return done[f.ID] })
-	groups := groupFacts(fresh)
-	if len(groups) == 0 {
+	txs := pack(groupFacts(fresh, s.win), s.slots, rand.IntN)
+	if len(txs) == 0 {
 		return 0, nil
 	}
-	if err := s.extremes(ctx, groups); err != nil {
-		return 0, s.errorf(fmt.Sprintf("apply %d facts: minimum and maximum", len(facts)), err)
-	}
-	applied := 0
-	for _, tx := range pack(groups) {
-		n, err := s.commit(ctx, tx)
-		applied += n
-		if err != nil {
-			return applied, s.errorf(fmt.Sprintf("apply %d facts: transaction of %d windows", len(facts), len(tx)), err)
-		}
+	applied, err := s.commitAll(ctx, txs, s.now())
+	if err != nil {
+		return applied, s.errorf(fmt.Sprintf("apply %d facts", len(facts)), err)
 	}
 	return applied, nil
 }
@@ -215,15 +298,17 @@ func unique(facts []event.Fact) []*event.Fact {
 }
 
 // groupFacts groups facts by window, in the order of their first fact.
-func groupFacts(facts []*event.Fact) []*group {
+func groupFacts(facts []*event.Fact, w analytics.Windowing) []*group {
 	byKey := make(map[string]*group)
 	var groups []*group
 	for _, f := range facts {
-		pk, sk := windowPK(f.Type, f.Source), windowSK(f.Time)
-		g := byKey[pk+"\x00"+sk]
+		start := w.Start(f.Time)
+		pk := windowPK(f.Type, f.Source)
+		key := pk + "\x00" + startKey(start)
+		g := byKey[key]
 		if g == nil {
-			g = &group{pk: pk, sk: sk, typ: f.Type, src: f.Source, start: f.Time.Truncate(analytics.WindowSize).UTC()}
-			byKey[pk+"\x00"+sk] = g
+			g = &group{window: window{pk: pk, typ: f.Type, src: f.Source, start: start}}
+			byKey[key] = g
 			groups = append(groups, g)
 		}
 		g.facts = append(g.facts, f)
@@ -231,47 +316,149 @@ func groupFacts(facts []*event.Fact) []*group {
 	return groups
 }
 
-// pack splits the groups into transactions of at most 100 actions: one per fact and one per window. A
-// window with more facts than one transaction holds is split, and no window appears twice in a transaction.
-func pack(groups []*group) [][]*group {
-	var txs [][]*group
-	var cur []*group
-	actions := 0
+// pack splits the groups into transactions of at most 100 actions (one per fact, one per slot item) and
+// maxTransactWindows slot items. A group of more than 99 facts is cut into chunks of 99, each a transaction
+// of its own, on consecutive slots from a random one (pick(n) returns a number in [0, n)); the rest of each
+// group goes whole into the first transaction with room for it, on the group's next slot.
+func pack(groups []*group, slots int, pick func(int) int) [][]*part {
+	const chunk = maxTransactItems - 1
+	var txs [][]*part
+	var open []int // indexes in txs of the transactions that are not full
+	actions := map[int]int{}
 	for _, g := range groups {
+		slot := pick(slots)
 		rest := g.facts
-		for len(rest) > 0 {
-			room := maxTransactItems - actions - 1
-			if room < 1 {
-				txs, cur, actions = append(txs, cur), nil, 0
-				continue
-			}
-			k := min(room, len(rest))
-			part := *g
-			part.facts = rest[:k]
-			cur = append(cur, &part)
-			actions += k + 1
-			rest = rest[k:]
+		for len(rest) > chunk {
+			txs = append(txs, []*part{{window: g.window, slot: slot, facts: rest[:chunk]}})
+			slot = (slot + 1) % slots
+			rest = rest[chunk:]
 		}
-	}
-	if len(cur) > 0 {
-		txs = append(txs, cur)
+		if len(rest) == 0 {
+			continue
+		}
+		p := &part{window: g.window, slot: slot, facts: rest}
+		need := len(rest) + 1
+		placed := false
+		for _, i := range open {
+			if actions[i]+need <= maxTransactItems && len(txs[i]) < maxTransactWindows {
+				txs[i] = append(txs[i], p)
+				actions[i] += need
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			txs = append(txs, []*part{p})
+			actions[len(txs)-1] = need
+			open = append(open, len(txs)-1)
+		}
+		// Transactions with no room for a window of one fact are full.
+		open = slices.DeleteFunc(open, func(i int) bool {
+			return actions[i]+2 > maxTransactItems || len(txs[i]) >= maxTransactWindows
+		})
 	}
 	return txs
 }
 
-// commit writes one transaction's groups, dropping the facts whose marker turns out to exist, until the rest
-// is written. It returns how many facts it counted.
-func (s *Store) commit(ctx context.Context, tx []*group) (int, error) {
+// commitAll runs the transactions, up to the Store's concurrency at a time, and returns how many facts
+// they counted. After the first failure no other transaction starts; those under way finish.
+func (s *Store) commitAll(ctx context.Context, txs [][]*part, now time.Time) (int, error) {
+	var (
+		applied atomic.Int64
+		failed  atomic.Bool
+		locks   itemLocks
+		errs    = make([]error, len(txs))
+		next    = make(chan int)
+		wg      sync.WaitGroup
+	)
+	for range min(s.concurrency, len(txs)) {
+		wg.Go(func() {
+			for i := range next {
+				if failed.Load() {
+					continue
+				}
+				unlock := locks.lock(txs[i])
+				n, err := s.commit(ctx, txs[i], now)
+				unlock()
+				applied.Add(int64(n))
+				if err != nil {
+					errs[i] = fmt.Errorf("transaction of %d windows: %w", len(txs[i]), err)
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	for i := range txs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return int(applied.Load()), errors.Join(errs...)
+}
+
+// itemLocks keeps the transactions of one call off each other's slot items.
+type itemLocks struct {
+	mu    sync.Mutex
+	items map[string]*sync.Mutex
+}
+
+// lock locks the slot items of tx, in key order so that two transactions cannot wait for each other, and
+// returns the function that unlocks them.
+func (l *itemLocks) lock(tx []*part) (unlock func()) {
+	keys := make([]string, len(tx))
+	for i, p := range tx {
+		keys[i] = p.itemKey()
+	}
+	slices.Sort(keys)
+	mus := make([]*sync.Mutex, len(keys))
+	l.mu.Lock()
+	if l.items == nil {
+		l.items = map[string]*sync.Mutex{}
+	}
+	for i, k := range keys {
+		if l.items[k] == nil {
+			l.items[k] = &sync.Mutex{}
+		}
+		mus[i] = l.items[k]
+	}
+	l.mu.Unlock()
+	for _, mu := range mus {
+		mu.Lock()
+	}
+	return func() {
+		for _, mu := range mus {
+			mu.Unlock()
+		}
+	}
+}
+
+// slotState is a slot item as read: its encoded aggregate and its version (0 when it does not exist).
+type slotState struct {
+	agg     []byte
+	version int64
+}
+
+// commit writes one transaction's parts, dropping the facts whose marker turns out to exist and reading
+// again the slot items written meanwhile, until the rest is written. It returns how many facts it counted.
+func (s *Store) commit(ctx context.Context, tx []*part, now time.Time) (int, error) {
 	b := backoff.WithContext(s.newBackOff(), ctx)
-	stamp := strconv.FormatInt(s.now().Unix(), 10)
+	stamp := strconv.FormatInt(now.Unix(), 10)
 	for {
-		items, owners := s.transactItems(tx, stamp)
-		if len(owners) == 0 {
+		live := slices.DeleteFunc(slices.Clone(tx), func(p *part) bool { return len(p.facts) == 0 })
+		if len(live) == 0 {
 			return 0, nil
 		}
-		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		states, err := s.readSlots(ctx, live)
+		if err != nil {
+			return 0, err
+		}
+		items, markers, n, err := s.transactItems(live, states, now, stamp)
+		if err != nil {
+			return 0, err
+		}
+		_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
-			return len(owners), nil
+			return n, nil
 		}
 		var tce *types.TransactionCanceledException
 		if !errors.As(err, &tce) {
@@ -283,7 +470,7 @@ func (s *Store) commit(ctx context.Context, tx []*group) (int, error) {
 			}
 			continue
 		}
-		dropped, again, err := s.dropApplied(ctx, tx, items, owners, tce)
+		dropped, again, err := s.dropApplied(ctx, live, len(items), markers, tce)
 		if err != nil {
 			return 0, err
 		}
@@ -295,23 +482,53 @@ func (s *Store) commit(ctx context.Context, tx []*group) (int, error) {
 	}
 }
 
-// owner says which fact of which group a transaction action marks; the window updates have none.
-type owner struct {
-	group, fact int
-	action      int
+// marker says which fact of which part a transaction action marks.
+type marker struct {
+	part, fact int
+	action     int
 }
 
-// transactItems builds the transaction of the groups' facts: the markers, then one update per window.
-func (s *Store) transactItems(tx []*group, stamp string) ([]types.TransactWriteItem, []owner) {
+// transactItems builds the transaction of the parts: per part the Put of its slot item, with the facts
+// folded into the aggregate read, then the Puts of its facts' markers. It returns the markers' actions and
+// the number of facts.
+func (s *Store) transactItems(parts []*part, states map[string]slotState, now time.Time, stamp string) (
+	[]types.TransactWriteItem, []marker, int, error) {
 	var items []types.TransactWriteItem
-	var owners []owner
+	var markers []marker
 	table := aws.String(s.name)
-	for gi, g := range tx {
-		if len(g.facts) == 0 {
-			continue
+	for pi, p := range parts {
+		st := states[p.itemKey()]
+		var a analytics.Aggregate
+		if st.version > 0 {
+			if err := a.UnmarshalBinary(st.agg); err != nil {
+				return nil, nil, 0, fmt.Errorf("window %s %s: %w", p.pk, p.sk(), err)
+			}
 		}
-		for fi, f := range g.facts {
-			owners = append(owners, owner{group: gi, fact: fi, action: len(items)})
+		closed := s.win.Closed(p.start, now)
+		for _, f := range p.facts {
+			if closed {
+				a.Late++
+			} else {
+				a.Add(f)
+			}
+		}
+		item, err := s.slotItem(p, &a, st.version+1)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		put := &types.Put{TableName: table, Item: item, ExpressionAttributeNames: map[string]string{}}
+		if st.version == 0 {
+			put.ConditionExpression = aws.String("attribute_not_exists(#pk)")
+			put.ExpressionAttributeNames["#pk"] = PartitionKey
+		} else {
+			put.ConditionExpression = aws.String("#v = :v")
+			put.ExpressionAttributeNames["#v"] = attrVersion
+			put.ExpressionAttributeValues = map[string]types.AttributeValue{
+				":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(st.version, 10)}}
+		}
+		items = append(items, types.TransactWriteItem{Put: put})
+		for fi, f := range p.facts {
+			markers = append(markers, marker{part: pi, fact: fi, action: len(items)})
 			items = append(items, types.TransactWriteItem{Put: &types.Put{
 				TableName: table,
 				Item: map[string]types.AttributeValue{
@@ -323,102 +540,107 @@ func (s *Store) transactItems(tx []*group, stamp string) ([]types.TransactWriteI
 				ExpressionAttributeNames: map[string]string{"#pk": PartitionKey},
 			}})
 		}
-		u := newUpdate(g)
-		u.add(attrCount, strconv.Itoa(len(g.facts)))
-		for _, m := range sortedMeasures(g.facts) {
-			sum, n := 0.0, 0
-			for _, f := range g.facts {
-				if v, ok := f.Measures[m]; ok && finite(v) {
-					sum += v
-					n++
-				}
-			}
-			u.add(prefixSum+m, formatSum(sum))
-			u.add(prefixCount+m, strconv.Itoa(n))
-		}
-		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName: table, Key: u.key, UpdateExpression: aws.String(u.expression()),
-			ExpressionAttributeNames: u.names, ExpressionAttributeValues: u.values,
-		}})
 	}
-	return items, owners
+	return items, markers, len(markers), nil
 }
 
-// dropApplied removes from tx the facts whose marker the cancelled transaction found, from its cancellation
-// reasons or, when those are missing, by reading the markers. again reports a cancellation for a reason that
-// passes (a conflict with another transaction, throttling), after which the transaction is tried again.
-func (s *Store) dropApplied(ctx context.Context, tx []*group, items []types.TransactWriteItem, owners []owner,
-	tce *types.TransactionCanceledException) (dropped int, again bool, err error) {
-	applied := make([]bool, len(owners))
-	if reasons := tce.CancellationReasons; len(reasons) == len(items) {
-		marker := make(map[int]int, len(owners))
-		for i, o := range owners {
-			marker[o.action] = i
-		}
-		for a, r := range reasons {
-			code := aws.ToString(r.Code)
-			switch code {
-			case "", "None":
-			case "ConditionalCheckFailed":
-				if i, ok := marker[a]; ok {
-					applied[i] = true
-				}
-			case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
-				again = true
-			default:
-				return 0, false, fmt.Errorf("%w (action %d: %s: %s)", tce, a, code, aws.ToString(r.Message))
-			}
-		}
-	} else {
-		facts := make([]*event.Fact, len(owners))
-		for i, o := range owners {
-			facts[i] = tx[o.group].facts[o.fact]
-		}
-		done, err := s.applied(ctx, facts)
-		if err != nil {
-			return 0, false, errors.Join(tce, err)
-		}
-		for i, f := range facts {
-			applied[i] = done[f.ID]
+// slotItem is the item of p's slot holding the aggregate a, at the version given.
+func (s *Store) slotItem(p *part, a *analytics.Aggregate, version int64) (map[string]types.AttributeValue, error) {
+	enc, err := a.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("window %s %s: %w", p.pk, p.sk(), err)
+	}
+	num := func(v int64) types.AttributeValue {
+		return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+	}
+	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	item := map[string]types.AttributeValue{
+		PartitionKey:  str(p.pk),
+		SortKey:       str(p.sk()),
+		HourAttribute: str(hourKey(p.start)),
+		attrType:      str(p.typ),
+		attrSource:    str(p.src),
+		attrStart:     str(p.start.UTC().Format(time.RFC3339)),
+		attrEnd:       str(p.start.Add(s.size).UTC().Format(time.RFC3339)),
+		attrSlot:      num(int64(p.slot)),
+		attrCount:     num(a.Count),
+		attrLate:      num(a.Late),
+		attrUniques:   num(a.Uniques()),
+		attrVersion:   num(version),
+		attrAgg:       &types.AttributeValueMemberB{Value: enc},
+	}
+	// The plain statistics of a measure are left out when a value is beyond DynamoDB's numbers; the
+	// aggregate holds them.
+	for name, st := range a.Measures() {
+		sum, ok1 := dynamoNumber(st.Sum)
+		lo, ok2 := dynamoNumber(st.Min)
+		hi, ok3 := dynamoNumber(st.Max)
+		if ok1 && ok2 && ok3 {
+			item[prefixSum+name] = &types.AttributeValueMemberN{Value: sum}
+			item[prefixCount+name] = num(st.Count)
+			item[prefixMin+name] = &types.AttributeValueMemberN{Value: lo}
+			item[prefixMax+name] = &types.AttributeValueMemberN{Value: hi}
 		}
 	}
-	// Remove the applied facts, from the last so that indexes stay valid.
-	for i := len(owners) - 1; i >= 0; i-- {
-		if !applied[i] {
-			continue
-		}
-		g := tx[owners[i].group]
-		g.facts = slices.Delete(slices.Clone(g.facts), owners[i].fact, owners[i].fact+1)
-		tx[owners[i].group] = g
-		dropped++
+	if n := itemSize(item); n > maxItemBytes {
+		return nil, fmt.Errorf("window %s %s would be a %d-byte item, beyond DynamoDB's 400 KB: "+
+			"give the event type fewer measures, or spread its windows over more slots", p.pk, p.sk(), n)
 	}
-	return dropped, again, nil
+	return item, nil
 }
 
-// applied reads which of the facts have a marker (strongly consistent reads, 100 keys a call), and returns
-// their ids.
-func (s *Store) applied(ctx context.Context, facts []*event.Fact) (map[string]bool, error) {
-	done := make(map[string]bool)
-	for start := 0; start < len(facts); start += 100 {
-		keys := make([]map[string]types.AttributeValue, 0, 100)
-		for _, f := range facts[start:min(start+100, len(facts))] {
-			keys = append(keys, map[string]types.AttributeValue{
-				PartitionKey: &types.AttributeValueMemberS{Value: markerPK(f.ID)},
-				SortKey:      &types.AttributeValueMemberS{Value: markerSort},
-			})
+// readSlots reads the slot items of the parts (BatchGetItem, strongly consistent), retrying throttled
+// reads and unprocessed keys with backoff.
+func (s *Store) readSlots(ctx context.Context, parts []*part) (map[string]slotState, error) {
+	keys := make([]map[string]types.AttributeValue, len(parts))
+	for i, p := range parts {
+		keys[i] = map[string]types.AttributeValue{
+			PartitionKey: &types.AttributeValueMemberS{Value: p.pk},
+			SortKey:      &types.AttributeValueMemberS{Value: p.sk()},
 		}
-		pending := map[string]types.KeysAndAttributes{s.name: {Keys: keys, ConsistentRead: aws.Bool(true),
-			ProjectionExpression: aws.String("#pk"), ExpressionAttributeNames: map[string]string{"#pk": PartitionKey}}}
+	}
+	states := make(map[string]slotState, len(parts))
+	names := map[string]string{"#pk": PartitionKey, "#sk": SortKey, "#agg": attrAgg, "#v": attrVersion}
+	err := s.batchGet(ctx, keys, "#pk, #sk, #agg, #v", names,
+		func(av map[string]types.AttributeValue) error {
+			pk, _ := av[PartitionKey].(*types.AttributeValueMemberS)
+			sk, _ := av[SortKey].(*types.AttributeValueMemberS)
+			agg, _ := av[attrAgg].(*types.AttributeValueMemberB)
+			v, _ := av[attrVersion].(*types.AttributeValueMemberN)
+			if pk == nil || sk == nil || agg == nil || v == nil {
+				return fmt.Errorf("window item %v has no agg or version: the table holds items of another layout; "+
+					"write the aggregates to a new table", av[SortKey])
+			}
+			version, err := strconv.ParseInt(v.Value, 10, 64)
+			if err != nil || version < 1 {
+				return fmt.Errorf("window %s %s: version %q is not a positive integer", pk.Value, sk.Value, v.Value)
+			}
+			states[pk.Value+"\x00"+sk.Value] = slotState{agg: agg.Value, version: version}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read windows: %w", err)
+	}
+	return states, nil
+}
+
+// batchGet reads the items of keys, at most 100 a call, strongly consistent, with the projection given, and
+// hands each to found. Throttled calls and unprocessed keys are retried with backoff.
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, projection string,
+	names map[string]string, found func(map[string]types.AttributeValue) error) error {
+	for start := 0; start < len(keys); start += batchGetKeys {
+		pending := map[string]types.KeysAndAttributes{s.name: {Keys: keys[start:min(start+batchGetKeys, len(keys))],
+			ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String(projection), ExpressionAttributeNames: names}}
 		b := backoff.WithContext(s.newBackOff(), ctx)
 		for {
 			out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
 			if err != nil && !awsretry.DynamoDBTransient(err) {
-				return nil, fmt.Errorf("read markers: %w", err)
+				return err
 			}
 			if err == nil {
 				for _, av := range out.Responses[s.name] {
-					if pk, ok := av[PartitionKey].(*types.AttributeValueMemberS); ok {
-						done[strings.TrimPrefix(pk.Value, markerPrefix)] = true
+					if err := found(av); err != nil {
+						return err
 					}
 				}
 				if len(out.UnprocessedKeys[s.name].Keys) == 0 {
@@ -427,179 +649,149 @@ func (s *Store) applied(ctx context.Context, facts []*event.Fact) (map[string]bo
 				pending = out.UnprocessedKeys
 			}
 			if werr := awsretry.Wait(ctx, b); werr != nil {
-				return nil, fmt.Errorf("read markers: %w", errors.Join(err, werr))
+				return errors.Join(err, werr)
 			}
 		}
+	}
+	return nil
+}
+
+// dropApplied removes from the parts the facts whose marker the cancelled transaction found, from its
+// cancellation reasons or, when those are missing, by reading the markers. again reports a cancellation for
+// a reason that passes (a slot item written meanwhile, a conflict with another transaction, throttling),
+// after which the transaction is read and tried again.
+func (s *Store) dropApplied(ctx context.Context, parts []*part, actions int, markers []marker,
+	tce *types.TransactionCanceledException) (dropped int, again bool, err error) {
+	applied := make([]bool, len(markers))
+	if reasons := tce.CancellationReasons; len(reasons) == actions {
+		byAction := make(map[int]int, len(markers))
+		for i, m := range markers {
+			byAction[m.action] = i
+		}
+		for a, r := range reasons {
+			code := aws.ToString(r.Code)
+			switch code {
+			case "", "None":
+			case "ConditionalCheckFailed":
+				if i, ok := byAction[a]; ok {
+					applied[i] = true
+				} else {
+					again = true // a slot item's version moved on
+				}
+			case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
+				again = true
+			default:
+				return 0, false, fmt.Errorf("%w (action %d: %s: %s)", tce, a, code, aws.ToString(r.Message))
+			}
+		}
+	} else {
+		facts := make([]*event.Fact, len(markers))
+		for i, m := range markers {
+			facts[i] = parts[m.part].facts[m.fact]
+		}
+		done, err := s.applied(ctx, facts)
+		if err != nil {
+			return 0, false, errors.Join(tce, err)
+		}
+		for i, f := range facts {
+			applied[i] = done[f.ID]
+		}
+		// Without reasons the slot items may have moved on too: they are read again in any case.
+		again = true
+	}
+	// Remove the applied facts, from the last so that indexes stay valid; the parts' slices are copied
+	// first, since they share the caller's arrays.
+	cloned := make([]bool, len(parts))
+	for i := len(markers) - 1; i >= 0; i-- {
+		if !applied[i] {
+			continue
+		}
+		p := parts[markers[i].part]
+		if !cloned[markers[i].part] {
+			p.facts = slices.Clone(p.facts)
+			cloned[markers[i].part] = true
+		}
+		p.facts = slices.Delete(p.facts, markers[i].fact, markers[i].fact+1)
+		dropped++
+	}
+	return dropped, again, nil
+}
+
+// applied reads which of the facts have a marker (strongly consistent reads, 100 keys a call), and returns
+// their ids.
+func (s *Store) applied(ctx context.Context, facts []*event.Fact) (map[string]bool, error) {
+	keys := make([]map[string]types.AttributeValue, len(facts))
+	for i, f := range facts {
+		keys[i] = map[string]types.AttributeValue{
+			PartitionKey: &types.AttributeValueMemberS{Value: markerPK(f.ID)},
+			SortKey:      &types.AttributeValueMemberS{Value: markerSort},
+		}
+	}
+	done := make(map[string]bool)
+	err := s.batchGet(ctx, keys, "#pk", map[string]string{"#pk": PartitionKey}, func(av map[string]types.AttributeValue) error {
+		if pk, ok := av[PartitionKey].(*types.AttributeValueMemberS); ok {
+			done[strings.TrimPrefix(pk.Value, markerPrefix)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read markers: %w", err)
 	}
 	return done, nil
 }
 
-// extremes writes the groups' minimum and maximum of each measure. The windows are written up to the Store's
-// concurrency at a time, the extremes of one window one after the other: concurrent updates of one item gain
-// nothing, and some emulators apply them without isolation.
-func (s *Store) extremes(ctx context.Context, groups []*group) error {
-	type extreme struct {
-		attr, op string
-		v        float64
-	}
-	jobs := make([][]extreme, len(groups))
-	for i, g := range groups {
-		for _, m := range sortedMeasures(g.facts) {
-			lo, hi := math.Inf(1), math.Inf(-1)
-			for _, f := range g.facts {
-				if v, ok := f.Measures[m]; ok && finite(v) {
-					lo, hi = min(lo, v), max(hi, v)
-				}
-			}
-			jobs[i] = append(jobs[i], extreme{prefixMin + m, ">", lo}, extreme{prefixMax + m, "<", hi})
-		}
-	}
-	errs := make([]error, len(jobs))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(s.concurrency, len(jobs)) {
-		wg.Go(func() {
-			for i := range next {
-				for _, x := range jobs[i] {
-					if err := s.extreme(ctx, groups[i], x.attr, x.op, x.v); err != nil {
-						errs[i] = err
-						break
-					}
-				}
-			}
-		})
-	}
-feed:
-	for i := range jobs {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			errs[i] = ctx.Err()
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	return errors.Join(errs...)
+// merged is a window being read: the merge of its slot items.
+type merged struct {
+	window
+	agg analytics.Aggregate
 }
-
-// extreme sets the window's attribute to v if it is absent or if attr op v holds (">" for a minimum, "<" for
-// a maximum); a condition that fails means the window holds a better value already.
-func (s *Store) extreme(ctx context.Context, g *group, attr, op string, v float64) error {
-	u := newUpdate(g)
-	u.names["#x"] = attr
-	u.values[":x"] = &types.AttributeValueMemberN{Value: formatFloat(v)}
-	u.sets = append(u.sets, "#x = :x")
-	in := &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.name), Key: u.key, UpdateExpression: aws.String(u.expression()),
-		ConditionExpression:      aws.String("attribute_not_exists(#x) OR #x " + op + " :x"),
-		ExpressionAttributeNames: u.names, ExpressionAttributeValues: u.values,
-	}
-	b := backoff.WithContext(s.newBackOff(), ctx)
-	for {
-		_, err := s.api.UpdateItem(ctx, in)
-		var ccf *types.ConditionalCheckFailedException
-		switch {
-		case err == nil, errors.As(err, &ccf):
-			return nil
-		case !awsretry.DynamoDBTransient(err):
-			return fmt.Errorf("window %s %s: %s: %w", g.pk, g.sk, attr, err)
-		}
-		if werr := awsretry.Wait(ctx, b); werr != nil {
-			return fmt.Errorf("window %s %s: %s: %w", g.pk, g.sk, attr, errors.Join(err, werr))
-		}
-	}
-}
-
-// update builds the update expression of a window item: it always sets the window's descriptive attributes,
-// so that whichever write comes first creates a complete item.
-type update struct {
-	key    map[string]types.AttributeValue
-	names  map[string]string
-	values map[string]types.AttributeValue
-	sets   []string
-	adds   []string
-}
-
-// newUpdate starts the update of g's window.
-func newUpdate(g *group) *update {
-	return &update{
-		key: map[string]types.AttributeValue{
-			PartitionKey: &types.AttributeValueMemberS{Value: g.pk},
-			SortKey:      &types.AttributeValueMemberS{Value: g.sk},
-		},
-		names: map[string]string{"#type": attrType, "#source": attrSource, "#start": attrStart, "#hour": HourAttribute},
-		values: map[string]types.AttributeValue{
-			":type":   &types.AttributeValueMemberS{Value: g.typ},
-			":source": &types.AttributeValueMemberS{Value: g.src},
-			":start":  &types.AttributeValueMemberS{Value: g.start.Format(time.RFC3339)},
-			":hour":   &types.AttributeValueMemberS{Value: hourKey(g.start)},
-		},
-		sets: []string{"#type = :type", "#source = :source", "#start = :start", "#hour = :hour"},
-	}
-}
-
-// add adds the number n to the attribute.
-func (u *update) add(attr, n string) {
-	i := strconv.Itoa(len(u.adds))
-	u.names["#a"+i] = attr
-	u.values[":a"+i] = &types.AttributeValueMemberN{Value: n}
-	u.adds = append(u.adds, "#a"+i+" :a"+i)
-}
-
-// expression returns the update expression.
-func (u *update) expression() string {
-	e := "SET " + strings.Join(u.sets, ", ")
-	if len(u.adds) > 0 {
-		e += " ADD " + strings.Join(u.adds, ", ")
-	}
-	return e
-}
-
-// sortedMeasures returns the names of the finite measures of facts, sorted.
-func sortedMeasures(facts []*event.Fact) []string {
-	var names []string
-	seen := map[string]bool{}
-	for _, f := range facts {
-		for m, v := range f.Measures {
-			if finite(v) && !seen[m] {
-				seen[m] = true
-				names = append(names, m)
-			}
-		}
-	}
-	slices.Sort(names)
-	return names
-}
-
-// finite reports whether v is neither NaN nor infinite.
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // Query implements analytics.Store (see the package documentation for the reads it makes).
 func (s *Store) Query(ctx context.Context, q analytics.Query) ([]analytics.Window, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, s.errorf("query", err)
 	}
+	if s.winErr != nil {
+		return nil, s.errorf("query", s.winErr)
+	}
+	// The windows that overlap [From, To) start at or after the start of From's window and before To.
+	var from, to time.Time
 	var lo, hi string
 	if !q.From.IsZero() {
-		lo = windowSK(q.From)
+		from = s.win.Start(q.From)
+		lo = startKey(from)
 	}
 	if !q.To.IsZero() {
-		hi = windowSK(q.To)
+		to = ceilSecond(q.To)
+		hi = startKey(to)
 	}
-	var out []analytics.Window
+	windows := map[string]*merged{}
 	keep := func(items []map[string]types.AttributeValue) error {
 		for _, av := range items {
-			w, ok, err := decodeWindow(av)
+			pk, start, typ, src, err := windowOf(av)
 			if err != nil {
 				return err
 			}
-			if !ok || (q.Type != "" && w.Type != q.Type) || (q.Source != "" && w.Source != q.Source) ||
-				(!q.From.IsZero() && w.Start.Before(q.From.Truncate(analytics.WindowSize))) ||
-				(!q.To.IsZero() && !w.Start.Before(q.To)) {
+			if (q.Type != "" && typ != q.Type) || (q.Source != "" && src != q.Source) ||
+				(!from.IsZero() && start.Before(from)) || (!to.IsZero() && !start.Before(to)) {
 				continue
 			}
-			out = append(out, w)
+			var a analytics.Aggregate
+			if b, ok := av[attrAgg].(*types.AttributeValueMemberB); !ok {
+				return fmt.Errorf("window item %s %v has no agg: the table holds items of another layout; "+
+					"write the aggregates to a new table", pk, av[SortKey])
+			} else if err := a.UnmarshalBinary(b.Value); err != nil {
+				return fmt.Errorf("window %s %v: %w", pk, av[SortKey], err)
+			}
+			key := pk + "\x00" + startKey(start)
+			m := windows[key]
+			if m == nil {
+				m = &merged{window: window{pk: pk, typ: typ, src: src, start: start}}
+				windows[key] = m
+			}
+			if err := m.agg.Merge(&a); err != nil {
+				return fmt.Errorf("window %s %v: %w", pk, av[SortKey], err)
+			}
 		}
 		return nil
 	}
@@ -607,8 +799,8 @@ func (s *Store) Query(ctx context.Context, q analytics.Query) ([]analytics.Windo
 	switch {
 	case q.Type != "" && q.Source != "":
 		err = s.query(ctx, "", PartitionKey, windowPK(q.Type, q.Source), lo, hi, true, keep)
-	case !q.From.IsZero() && !q.To.IsZero() && q.To.Sub(q.From) <= time.Duration(s.queryHours)*time.Hour:
-		for h := q.From.Truncate(time.Hour); h.Before(q.To) && err == nil; h = h.Add(time.Hour) {
+	case !q.From.IsZero() && !q.To.IsZero() && q.To.Sub(from) <= time.Duration(s.queryHours)*time.Hour:
+		for h := from.Truncate(time.Hour); h.Before(q.To) && err == nil; h = h.Add(time.Hour) {
 			err = s.query(ctx, ByHourIndex, HourAttribute, hourKey(h), lo, hi, false, keep)
 		}
 	default:
@@ -617,38 +809,74 @@ func (s *Store) Query(ctx context.Context, q analytics.Query) ([]analytics.Windo
 	if err != nil {
 		return nil, s.errorf("query", err)
 	}
+	now := s.now()
+	out := make([]analytics.Window, 0, len(windows))
+	for _, m := range windows {
+		out = append(out, analytics.NewWindow(s.win, m.start, m.typ, m.src, &m.agg, now))
+	}
 	slices.SortFunc(out, func(a, b analytics.Window) int {
 		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.Type, b.Type), cmp.Compare(a.Source, b.Source))
 	})
+	if len(out) == 0 {
+		return nil, nil
+	}
 	return out, nil
 }
 
-// query reads the partition hashAttr = hash of the table or of an index, with sk between lo and hi (each
-// bound optional), page by page.
+// windowOf returns the key, start, type and source of a window slot item.
+func windowOf(av map[string]types.AttributeValue) (pk string, start time.Time, typ, src string, err error) {
+	str := func(name string) string {
+		if s, ok := av[name].(*types.AttributeValueMemberS); ok {
+			return s.Value
+		}
+		return ""
+	}
+	pk = str(PartitionKey)
+	if start, _, err = parseSK(str(SortKey)); err != nil {
+		return "", time.Time{}, "", "", fmt.Errorf("window item %s: %w: the table holds items of another layout; "+
+			"write the aggregates to a new table", pk, err)
+	}
+	return pk, start, str(attrType), str(attrSource), nil
+}
+
+// readProjection is what Query reads of a slot item.
+const readProjection = "#pk, #sk, #type, #source, #agg"
+
+// readNames are the attribute names of readProjection.
+func readNames() map[string]string {
+	return map[string]string{"#pk": PartitionKey, "#sk": SortKey, "#type": attrType, "#source": attrSource, "#agg": attrAgg}
+}
+
+// query reads the partition hashAttr = hash of the table or of an index, with sk at or after lo and before
+// hi (each bound optional), page by page.
 func (s *Store) query(ctx context.Context, index, hashAttr, hash, lo, hi string, consistent bool,
 	keep func([]map[string]types.AttributeValue) error) error {
-	names := map[string]string{"#h": hashAttr}
+	names := readNames()
+	names["#h"] = hashAttr
 	values := map[string]types.AttributeValue{":h": &types.AttributeValueMemberS{Value: hash}}
 	cond := "#h = :h"
-	if lo != "" || hi != "" {
-		names["#sk"] = SortKey
-	}
 	if lo != "" {
 		values[":lo"] = &types.AttributeValueMemberS{Value: lo}
 	}
 	if hi != "" {
 		values[":hi"] = &types.AttributeValueMemberS{Value: hi}
 	}
+	// A slot key "<start>#<slot>" sorts after its start key and before the next start's: BETWEEN lo AND hi
+	// selects the windows that start at or after lo and before hi.
 	switch {
 	case lo != "" && hi != "":
+		if lo >= hi {
+			return nil
+		}
 		cond += " AND #sk BETWEEN :lo AND :hi"
 	case lo != "":
 		cond += " AND #sk >= :lo"
 	case hi != "":
-		cond += " AND #sk <= :hi"
+		cond += " AND #sk < :hi"
 	}
 	in := &dynamodb.QueryInput{TableName: aws.String(s.name), KeyConditionExpression: aws.String(cond),
-		ExpressionAttributeNames: names, ExpressionAttributeValues: values}
+		ProjectionExpression: aws.String(readProjection), ExpressionAttributeNames: names,
+		ExpressionAttributeValues: values}
 	if index != "" {
 		in.IndexName = aws.String(index)
 	}
@@ -670,7 +898,8 @@ func (s *Store) query(ctx context.Context, index, hashAttr, hash, lo, hi string,
 
 // scanIndex reads the whole index of windows, page by page.
 func (s *Store) scanIndex(ctx context.Context, keep func([]map[string]types.AttributeValue) error) error {
-	p := dynamodb.NewScanPaginator(s.api, &dynamodb.ScanInput{TableName: aws.String(s.name), IndexName: aws.String(ByHourIndex)})
+	p := dynamodb.NewScanPaginator(s.api, &dynamodb.ScanInput{TableName: aws.String(s.name), IndexName: aws.String(ByHourIndex),
+		ProjectionExpression: aws.String(readProjection), ExpressionAttributeNames: readNames()})
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
@@ -702,5 +931,3 @@ func validate(f *event.Fact) error {
 func (s *Store) errorf(op string, err error) error {
 	return fmt.Errorf("analytics/dynamo: %s: table %s: %w", op, s.name, err)
 }
-
-// retryable reports whether err is a throttling or transient service error, after which the same call may

@@ -58,6 +58,8 @@ type awsBackend struct {
 	// Create makes the stream (with Shards shards), the tables and the queue where they do not exist.
 	Create bool
 	Shards int
+	// Windowing is the aggregates' windowing, the stack's.
+	Windowing analytics.Windowing
 }
 
 // awsStack is what the AWS backend gives the stack.
@@ -128,7 +130,7 @@ func (b *awsBackend) open(ctx context.Context) (*awsStack, error) {
 		return nil, err
 	}
 	st.curated = dynamo.New(dc, b.CuratedTable)
-	st.agg = adyn.New(dc, b.AggregatesTable)
+	st.agg = adyn.New(dc, b.AggregatesTable, adyn.WithWindowing(b.Windowing))
 	if st.queue, err = sqs.New(qc, queueURL); err != nil {
 		return nil, err
 	}

@@ -217,6 +217,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		if cfg.AWS.Shards == 0 {
 			cfg.AWS.Shards = shards
 		}
+		cfg.AWS.Windowing = cfg.Windowing
 		as, err := cfg.AWS.open(octx)
 		if err != nil {
 			return nil, err
