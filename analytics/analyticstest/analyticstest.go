@@ -740,6 +740,20 @@ func testLate(t *testing.T, s analytics.Store, clk *clock) {
 	apply(t, s, []event.Fact{fact("after-close", 8*time.Minute+50*time.Second, "h", 1000)}, 0)
 	want[3].Late = 1
 	t.Run("facts of a window that closed are late", func(t *testing.T) { expect(t, s, want) })
+
+	// The arrival time decides, not the time of counting: a fact that arrived while its window was open
+	// counts normally however late it is counted (a retried or redriven record), and one that arrived after
+	// the window closed is late even when counted at once.
+	onTime := fact("arrived-open", 8*time.Minute+55*time.Second, "i", 2000)
+	onTime.ArrivalTime = at(9 * time.Minute)
+	lateArrival := fact("arrived-late", 13*time.Minute, "j", 3000)
+	lateArrival.ArrivalTime = at(19*time.Minute + 30*time.Second)
+	clk.Set(at(30 * time.Minute))
+	apply(t, s, []event.Fact{onTime, lateArrival}, 2)
+	want[3] = open(8*time.Minute, true, append(slices.Clone(facts[4:]), onTime)...)
+	want[3].Late = 1
+	want = append(want, late(13*time.Minute, 1, true))
+	t.Run("the arrival time decides", func(t *testing.T) { expect(t, s, want) })
 }
 
 // testWindowSize: a store with five-minute windows places facts in five-minute windows, reports their end,

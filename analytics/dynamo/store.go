@@ -31,7 +31,7 @@
 // slot item, and per fact one Put of its marker with the condition attribute_not_exists(pk). A window with
 // more facts than a transaction holds is split into chunks of 99, written to different slots. Each
 // transaction reads its slot items (BatchGetItem, strongly consistent), folds its facts into their
-// aggregates (into Late only, for a window closed at the Store's clock), and puts them back with the
+// aggregates (into Late only, for a fact that arrived after its window closed), and puts them back with the
 // condition that their version is the one read (or that they do not exist yet). A transaction is cancelled
 // as a whole when a condition fails: a marker that exists names a fact applied meanwhile, which is dropped;
 // a slot item written meanwhile is read again; and the transaction is tried again with backoff. An answer
@@ -163,9 +163,9 @@ func WithBackOff(newBackOff func() backoff.BackOff) Option {
 	}
 }
 
-// WithClock sets the Store's clock (default time.Now): it decides which windows are closed, when facts are
-// applied (a fact of a closed window counts only in its Late) and when windows are read (Window.Closed),
-// and it stamps the applied markers.
+// WithClock sets the Store's clock (default time.Now): it judges facts without an arrival time (one that
+// arrived after its window closed counts only in its Late), decides which windows Query reports closed
+// (Window.Closed), and stamps the applied markers.
 func WithClock(now func() time.Time) Option {
 	return func(s *Store) {
 		if now != nil {
@@ -504,9 +504,10 @@ func (s *Store) transactItems(parts []*part, states map[string]slotState, now ti
 				return nil, nil, 0, fmt.Errorf("window %s %s: %w", p.pk, p.sk(), err)
 			}
 		}
-		closed := s.win.Closed(p.start, now)
 		for _, f := range p.facts {
-			if closed {
+			// A fact is late when it arrived after its window closed (or, without an arrival time, when
+			// the window is closed now).
+			if s.win.Late(f, now) {
 				a.Late++
 			} else {
 				a.Add(f)
