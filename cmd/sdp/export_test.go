@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/analytics/export"
 	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/infrastructure"
 )
 
 // TestExportDir checks sdp up --export-dir: events of the current second are counted, and once their
@@ -85,5 +87,45 @@ func TestExportDir(t *testing.T) {
 	if r.Count != 30 || r.Count != w.Count || r.Late != w.Late || r.UniqueSubjects != 4 || r.Type != "page_view" ||
 		r.Measures["duration_ms"].Count != 30 || r.Measures["duration_ms"].P99 != w.Measures["duration_ms"].P99 {
 		t.Errorf("exported %+v; the read API says %+v", r, w)
+	}
+}
+
+// TestTemplateWindowing checks that sdp up takes the analytics windowing from the template's parameter
+// defaults unless its flags set it, and refuses a window size that does not divide a day.
+func TestTemplateWindowing(t *testing.T) {
+	st, err := infrastructure.Read(infrastructure.Template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		params  map[string]string
+		flags   analytics.Windowing
+		want    analytics.Windowing
+		wantErr string
+	}{
+		{"the template's defaults", nil, analytics.Windowing{}, analytics.Windowing{Size: time.Minute, AllowedLateness: 5 * time.Minute}, ""},
+		{"flags win", nil, analytics.Windowing{Size: 5 * time.Minute}, analytics.Windowing{Size: 5 * time.Minute, AllowedLateness: 5 * time.Minute}, ""},
+		{"changed template", map[string]string{"WindowSize": "15m", "AllowedLateness": "1h"}, analytics.Windowing{},
+			analytics.Windowing{Size: 15 * time.Minute, AllowedLateness: time.Hour}, ""},
+		{"size not dividing a day", map[string]string{"WindowSize": "7m"}, analytics.Windowing{}, analytics.Windowing{}, "does not divide a day"},
+		{"not a duration", map[string]string{"AllowedLateness": "soon"}, analytics.Windowing{}, analytics.Windowing{}, "AllowedLateness"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := *st
+			s.Parameters = maps.Clone(st.Parameters)
+			maps.Copy(s.Parameters, tc.params)
+			got, err := templateWindowing(&s, tc.flags)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("templateWindowing = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
 	}
 }

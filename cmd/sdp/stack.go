@@ -141,6 +141,9 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 			return nil, fmt.Errorf("the template has no function with Handler: %s", name)
 		}
 	}
+	if cfg.Windowing, err = templateWindowing(st, cfg.Windowing); err != nil {
+		return nil, err
+	}
 	shards := st.StreamShards
 	if cfg.Shards > 0 {
 		shards = cfg.Shards
@@ -398,6 +401,29 @@ func (s *stack) Run(ctx context.Context, ready func(addr string)) error {
 		runErr = err
 	}
 	return runErr
+}
+
+// templateWindowing fills the zero fields of w from the template's WindowSize and AllowedLateness parameter
+// defaults, which the analytics and export functions use on AWS.
+func templateWindowing(st *infrastructure.Stack, w analytics.Windowing) (analytics.Windowing, error) {
+	for _, p := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"WindowSize", &w.Size}, {"AllowedLateness", &w.AllowedLateness}} {
+		v, ok := st.Parameters[p.name]
+		if *p.dst != 0 || !ok {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return w, fmt.Errorf("the template's %s default %q is not a duration: %w", p.name, v, err)
+		}
+		*p.dst = d
+	}
+	if err := w.Check(); err != nil {
+		return w, fmt.Errorf("the analytics windowing: %w", err)
+	}
+	return w.WithDefaults(), nil
 }
 
 // lambdaFunc adapts a function on raw payloads to lambda.Handler.
