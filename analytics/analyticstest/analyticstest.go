@@ -65,7 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T, c Config) analytics.Store, op
 	cases := []struct {
 		name string
 		win  analytics.Windowing
-		run  func(t *testing.T, s analytics.Store, clk *clock)
+		run  func(t *testing.T, s analytics.Store, clk *Clock)
 	}{
 		{"CountsAndStatsPerWindow", analytics.Windowing{}, testStats},
 		{"EmptyApply", analytics.Windowing{}, testEmpty},
@@ -81,33 +81,33 @@ func Run(t *testing.T, newStore func(t *testing.T, c Config) analytics.Store, op
 		{"CancelledContext", analytics.Windowing{}, testCancelled},
 		{"LateEvents", analytics.Windowing{Size: time.Minute, AllowedLateness: 5 * time.Minute}, testLate},
 		{"WindowSize", analytics.Windowing{Size: 5 * time.Minute, AllowedLateness: 5 * time.Minute}, testWindowSize},
-		{"Sketches", analytics.Windowing{}, func(t *testing.T, s analytics.Store, _ *clock) {
+		{"Sketches", analytics.Windowing{}, func(t *testing.T, s analytics.Store, _ *Clock) {
 			testSketches(t, s, set.sketchFacts)
 		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			clk := newClock(base)
+			clk := NewClock(base)
 			c.run(t, newStore(t, Config{Windowing: c.win, Now: clk.Now}), clk)
 		})
 	}
 }
 
-// clock is a clock the suite moves by hand; it is safe for concurrent use.
-type clock struct{ ns atomic.Int64 }
+// Clock is a clock tests move by hand; it is safe for concurrent use.
+type Clock struct{ ns atomic.Int64 }
 
-// newClock returns a clock that reads t.
-func newClock(t time.Time) *clock {
-	c := &clock{}
+// NewClock returns a clock that reads t.
+func NewClock(t time.Time) *Clock {
+	c := &Clock{}
 	c.Set(t)
 	return c
 }
 
 // Now returns the clock's time.
-func (c *clock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
 
 // Set moves the clock to t.
-func (c *clock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
+func (c *Clock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
 
 // Sources of the sample facts.
 const (
@@ -335,20 +335,20 @@ func expect(t *testing.T, s analytics.Store, want []analytics.Window) {
 
 // testStats: facts are counted into one-minute windows by event time, per type and source, with the
 // unique subjects, the heavy hitters, and each measure's count, sum, extremes and quantiles.
-func testStats(t *testing.T, s analytics.Store, _ *clock) {
+func testStats(t *testing.T, s analytics.Store, _ *Clock) {
 	apply(t, s, sample(), 5)
 	expect(t, s, sampleWindows())
 }
 
 // testEmpty: applying nothing counts nothing and fails nothing.
-func testEmpty(t *testing.T, s analytics.Store, _ *clock) {
+func testEmpty(t *testing.T, s analytics.Store, _ *Clock) {
 	apply(t, s, nil, 0)
 	expect(t, s, nil)
 }
 
 // testDuplicatesAcrossCalls: a fact applied before is skipped (a retried invocation, a replayed batch), and
 // Apply counts only the new ones.
-func testDuplicatesAcrossCalls(t *testing.T, s analytics.Store, _ *clock) {
+func testDuplicatesAcrossCalls(t *testing.T, s analytics.Store, _ *Clock) {
 	facts := sample()
 	apply(t, s, facts, 5)
 	apply(t, s, facts, 0)
@@ -370,7 +370,7 @@ func testDuplicatesAcrossCalls(t *testing.T, s analytics.Store, _ *clock) {
 }
 
 // testDuplicatesInOneCall: two facts with one id in one call count once, the first.
-func testDuplicatesInOneCall(t *testing.T, s analytics.Store, _ *clock) {
+func testDuplicatesInOneCall(t *testing.T, s analytics.Store, _ *Clock) {
 	facts := sample()
 	dup := facts[0]
 	dup.Measures = map[string]float64{"duration_ms": 999999}
@@ -382,7 +382,7 @@ func testDuplicatesInOneCall(t *testing.T, s analytics.Store, _ *clock) {
 
 // testRetryAfterPartial: a call that failed after counting part of its facts (a store that writes
 // in several transactions), retried whole, counts only the rest: nothing twice, nothing lost.
-func testRetryAfterPartial(t *testing.T, s analytics.Store, _ *clock) {
+func testRetryAfterPartial(t *testing.T, s analytics.Store, _ *Clock) {
 	facts := sample()
 	// The part counted before the failure: some facts of each window.
 	apply(t, s, []event.Fact{facts[0], facts[4]}, 2)
@@ -392,7 +392,7 @@ func testRetryAfterPartial(t *testing.T, s analytics.Store, _ *clock) {
 
 // testConcurrent: concurrent calls with overlapping facts (replays racing originals, as shards and retries
 // do) count each fact once, in total and in the windows.
-func testConcurrent(t *testing.T, s analytics.Store, _ *clock) {
+func testConcurrent(t *testing.T, s analytics.Store, _ *Clock) {
 	const callers, total = 4, 24
 	facts := make([]event.Fact, total)
 	for i := range facts {
@@ -455,7 +455,7 @@ func applyConcurrently(t *testing.T, s analytics.Store, calls [][][]event.Fact) 
 // testConcurrentSameWindow: writers that all hit one window at once, with facts of their own and facts
 // every writer applies, leave the exact count and statistics of the distinct facts: no update of the window
 // is lost to another, and no fact counts twice.
-func testConcurrentSameWindow(t *testing.T, s analytics.Store, _ *clock) {
+func testConcurrentSameWindow(t *testing.T, s analytics.Store, _ *Clock) {
 	const writers, own, shared, perCall = 6, 40, 60, 25
 	fact := func(id string, i int) event.Fact {
 		return event.Fact{ID: id, Type: "checkout", Source: shop, Subject: fmt.Sprintf("s%03d", i%150),
@@ -548,7 +548,7 @@ func checkTop(t *testing.T, w analytics.Window, subjects []string) {
 
 // testLargeCalls: calls larger than a DynamoDB transaction (more than 100 facts, one window with more than
 // 100 facts, many windows) are counted whole, and their retries count nothing.
-func testLargeCalls(t *testing.T, s analytics.Store, _ *clock) {
+func testLargeCalls(t *testing.T, s analytics.Store, _ *Clock) {
 	var facts []event.Fact
 	// 150 facts in one window, then 60 windows of one fact each.
 	for i := range 150 {
@@ -579,7 +579,7 @@ func testLargeCalls(t *testing.T, s analytics.Store, _ *clock) {
 
 // testQuery: windows come ordered by start, type, source; Type and Source select; From and To select the
 // windows that overlap [From, To).
-func testQuery(t *testing.T, s analytics.Store, _ *clock) {
+func testQuery(t *testing.T, s analytics.Store, _ *Clock) {
 	apply(t, s, sample(), 5)
 	// A window of another source of page_view, and one two hours later.
 	apply(t, s, []event.Fact{
@@ -626,7 +626,7 @@ func testQuery(t *testing.T, s analytics.Store, _ *clock) {
 }
 
 // testNonFinite: NaN and infinite measures are left out of the statistics; the fact still counts.
-func testNonFinite(t *testing.T, s analytics.Store, _ *clock) {
+func testNonFinite(t *testing.T, s analytics.Store, _ *Clock) {
 	apply(t, s, []event.Fact{
 		{ID: "n1", Type: "t", Source: "s", Time: base, Measures: map[string]float64{"v": math.NaN(), "w": 2}},
 		{ID: "n2", Type: "t", Source: "s", Time: base, Measures: map[string]float64{"v": math.Inf(1)}},
@@ -639,7 +639,7 @@ func testNonFinite(t *testing.T, s analytics.Store, _ *clock) {
 
 // testInvalid: a fact without id, type or time, or with NUL in its type or source, fails the call with an
 // error wrapping analytics.ErrInvalidFact, and nothing of the call is counted.
-func testInvalid(t *testing.T, s analytics.Store, _ *clock) {
+func testInvalid(t *testing.T, s analytics.Store, _ *Clock) {
 	good := event.Fact{ID: "ok", Type: "t", Source: "s", Time: base}
 	tests := []struct {
 		name string
@@ -666,7 +666,7 @@ func testInvalid(t *testing.T, s analytics.Store, _ *clock) {
 
 // testCancelled: Apply and Query with a cancelled context fail with an error wrapping context.Canceled, and
 // the Apply counts nothing.
-func testCancelled(t *testing.T, s analytics.Store, _ *clock) {
+func testCancelled(t *testing.T, s analytics.Store, _ *Clock) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if n, err := s.Apply(ctx, sample()); !errors.Is(err, context.Canceled) || n != 0 {
@@ -682,7 +682,7 @@ func testCancelled(t *testing.T, s analytics.Store, _ *clock) {
 // its start by the store's clock. A fact of a closed window counts in its Late and nowhere else (no count,
 // subject or measure); a fact of an open window counts normally; retries of late facts count nothing; moving
 // the clock closes windows, and their later facts are late.
-func testLate(t *testing.T, s analytics.Store, clk *clock) {
+func testLate(t *testing.T, s analytics.Store, clk *Clock) {
 	fact := func(id string, d time.Duration, subject string, v float64) event.Fact {
 		return event.Fact{ID: id, Type: "reading", Source: plant, Subject: subject, Time: at(d),
 			Measures: map[string]float64{"v": v}}
@@ -758,7 +758,7 @@ func testLate(t *testing.T, s analytics.Store, clk *clock) {
 
 // testWindowSize: a store with five-minute windows places facts in five-minute windows, reports their end,
 // selects them by overlap, and closes them five minutes of lateness after their end.
-func testWindowSize(t *testing.T, s analytics.Store, clk *clock) {
+func testWindowSize(t *testing.T, s analytics.Store, clk *Clock) {
 	const size = 5 * time.Minute
 	fact := func(id string, d time.Duration, v float64) event.Fact {
 		return event.Fact{ID: id, Type: "order", Source: shop, Time: at(d), Measures: map[string]float64{"v": v}}

@@ -23,6 +23,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/analytics/analyticstest"
 	"github.com/serverless-data-platform/sdp/analytics/export"
 	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/internal/emulator"
@@ -48,26 +49,8 @@ func at(t testing.TB, s string) time.Time {
 	return ts
 }
 
-// clock is a settable clock shared by a store and an exporter.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // newStore returns a local store on a fresh database, whose windows close by clk.
-func newStore(t testing.TB, clk *clock) *analytics.Local {
+func newStore(t testing.TB, clk *analyticstest.Clock) *analytics.Local {
 	t.Helper()
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "sdp.db"), 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -206,7 +189,7 @@ func TestExport(t *testing.T) {
 
 func testExport(t *testing.T, base export.Target) {
 	ctx := emulator.Context(t)
-	clk := &clock{now: at(t, "2026-11-26T09:15:00Z")}
+	clk := analyticstest.NewClock(at(t, "2026-11-26T09:15:00Z"))
 	store := newStore(t, clk)
 	target := &recording{Target: base}
 	e, err := export.New(store, target, export.WithWindowing(windowing), export.WithClock(clk.Now),
@@ -334,7 +317,7 @@ func testExport(t *testing.T, base export.Target) {
 // TestRecordContent checks one exported record field by field: times in Athena's timestamp form, counts,
 // uniques, top subjects and each measure's statistics.
 func TestRecordContent(t *testing.T) {
-	clk := &clock{now: at(t, "2026-11-26T09:00:00Z")}
+	clk := analyticstest.NewClock(at(t, "2026-11-26T09:00:00Z"))
 	store := newStore(t, clk)
 	dir := t.TempDir()
 	e, err := export.New(store, export.NewFolder(dir), export.WithWindowing(windowing), export.WithClock(clk.Now))
@@ -405,7 +388,7 @@ func within(v any, want float64) bool {
 // TestExportAcrossDays checks that windows land in the partitions of their start's date and hour, one object
 // per hour, and that a first run exports every closed window of the store.
 func TestExportAcrossDays(t *testing.T) {
-	clk := &clock{now: at(t, "2026-11-26T00:00:00Z")}
+	clk := analyticstest.NewClock(at(t, "2026-11-26T00:00:00Z"))
 	store := newStore(t, clk)
 	folder := export.NewFolder(t.TempDir())
 	e, err := export.New(store, folder, export.WithWindowing(windowing), export.WithClock(clk.Now),
@@ -437,7 +420,7 @@ func TestExportAcrossDays(t *testing.T) {
 
 // TestRun checks that Run exports at once, reports each run, and returns nil when its context ends.
 func TestRun(t *testing.T) {
-	clk := &clock{now: at(t, "2026-11-26T09:30:00Z")}
+	clk := analyticstest.NewClock(at(t, "2026-11-26T09:30:00Z"))
 	store := newStore(t, clk)
 	apply(t, store, fact(t, "a", "page_view", shop, "", "2026-11-26T09:15:00Z", nil))
 	e, err := export.New(store, export.NewFolder(t.TempDir()), export.WithWindowing(windowing), export.WithClock(clk.Now))
