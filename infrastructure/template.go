@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,7 +98,9 @@ func (s *Stack) Function(name string) (Function, bool) {
 
 // Read parses a SAM template. CloudFormation's short-form tags (!Ref, !GetAtt, !Sub, ...) are understood as
 // far as local mode needs: a !Ref to a parameter resolves to the parameter's default, a !GetAtt or !Ref to a
-// resource names that resource's logical id.
+// resource names that resource's logical id, and an !If chooses its branch by the named condition evaluated
+// with the parameters' defaults (!Equals, !Not, !And, !Or, !Condition), a !Ref AWS::NoValue branch meaning
+// that the setting is absent.
 func Read(template []byte) (*Stack, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(template, &root); err != nil {
@@ -108,7 +111,12 @@ func Read(template []byte) (*Stack, error) {
 	}
 	doc := root.Content[0]
 	st := &Stack{Parameters: map[string]string{}}
-	r := resolver{params: st.Parameters}
+	r := resolver{params: st.Parameters, conditions: map[string]*yaml.Node{}}
+	if conds := field(doc, "Conditions"); conds != nil {
+		for i := 0; i+1 < len(conds.Content); i += 2 {
+			r.conditions[conds.Content[i].Value] = conds.Content[i+1]
+		}
+	}
 	if params := field(doc, "Parameters"); params != nil {
 		for i := 0; i+1 < len(params.Content); i += 2 {
 			if d := field(params.Content[i+1], "Default"); d != nil {
@@ -161,9 +169,77 @@ func Read(template []byte) (*Stack, error) {
 	return st, nil
 }
 
-// resolver resolves the values of a template: !Ref to a parameter gives its default.
+// resolver resolves the values of a template: !Ref to a parameter gives its default, !If the branch its
+// condition chooses.
 type resolver struct {
-	params map[string]string
+	params     map[string]string
+	conditions map[string]*yaml.Node
+}
+
+// intrinsic returns the name of the intrinsic function n calls ("If" for both !If and {"Fn::If": ...}) and
+// its arguments, or "" when n is no such call.
+func intrinsic(n *yaml.Node) (string, *yaml.Node) {
+	if n == nil {
+		return "", nil
+	}
+	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		return n.Tag[1:], n
+	}
+	if n.Kind == yaml.MappingNode && len(n.Content) == 2 && strings.HasPrefix(n.Content[0].Value, "Fn::") {
+		return strings.TrimPrefix(n.Content[0].Value, "Fn::"), n.Content[1]
+	}
+	if n.Kind == yaml.MappingNode && len(n.Content) == 2 && (n.Content[0].Value == "Condition" || n.Content[0].Value == "Ref") {
+		return n.Content[0].Value, n.Content[1]
+	}
+	return "", nil
+}
+
+// condition evaluates the template condition called name with the parameters' defaults.
+func (r resolver) condition(name string, depth int) (bool, error) {
+	n, ok := r.conditions[name]
+	if !ok {
+		return false, fmt.Errorf("no condition %q", name)
+	}
+	return r.evaluate(n, depth+1)
+}
+
+// evaluate computes a condition expression; depth bounds conditions that name each other in a cycle.
+func (r resolver) evaluate(n *yaml.Node, depth int) (bool, error) {
+	if depth > 32 {
+		return false, errors.New("conditions nested too deeply (a cycle?)")
+	}
+	fn, args := intrinsic(n)
+	if fn == "Condition" {
+		return r.condition(args.Value, depth)
+	}
+	if args == nil || args.Kind != yaml.SequenceNode {
+		return false, fmt.Errorf("unsupported condition %q", n.Value)
+	}
+	switch fn {
+	case "Equals":
+		if len(args.Content) != 2 {
+			return false, errors.New("Fn::Equals takes two values")
+		}
+		return r.stringValue(args.Content[0], "") == r.stringValue(args.Content[1], ""), nil
+	case "Not", "And", "Or":
+		results := make([]bool, 0, len(args.Content))
+		for _, a := range args.Content {
+			v, err := r.evaluate(a, depth+1)
+			if err != nil {
+				return false, err
+			}
+			results = append(results, v)
+		}
+		switch {
+		case fn == "Not" && len(results) == 1:
+			return !results[0], nil
+		case fn == "And":
+			return !slices.Contains(results, false), nil
+		case fn == "Or":
+			return slices.Contains(results, true), nil
+		}
+	}
+	return false, fmt.Errorf("unsupported condition function %q", fn)
 }
 
 // function reads one AWS::Serverless::Function: its handler, timeout and memory (falling back to Globals) and
@@ -232,10 +308,28 @@ func (r resolver) kinesis(name string, p *yaml.Node) (KinesisSource, error) {
 	return k, nil
 }
 
-// stringValue resolves a scalar or a !Ref to a parameter.
+// stringValue resolves a scalar, a !Ref to a parameter or an !If; def when the value is absent (or an
+// !If whose condition cannot be evaluated).
 func (r resolver) stringValue(n *yaml.Node, def string) string {
 	if n == nil {
 		return def
+	}
+	if fn, args := intrinsic(n); fn == "If" {
+		if args.Kind != yaml.SequenceNode || len(args.Content) != 3 {
+			return def
+		}
+		ok, err := r.condition(args.Content[0].Value, 0)
+		if err != nil {
+			return def
+		}
+		branch := args.Content[2]
+		if ok {
+			branch = args.Content[1]
+		}
+		if fn, v := intrinsic(branch); fn == "Ref" && v.Value == "AWS::NoValue" {
+			return def
+		}
+		return r.stringValue(branch, def)
 	}
 	if n.Tag == "!Ref" {
 		if v, ok := r.params[n.Value]; ok {
