@@ -27,6 +27,9 @@ type Function struct {
 	Name       string
 	Timeout    int
 	MemorySize int
+	// Environment is the function's environment variables, Globals' first: a parameter reference is
+	// resolved to the parameter's default, a reference to a resource (!Ref, !GetAtt) to its logical id.
+	Environment map[string]string
 	// Kinesis lists the function's Kinesis event sources.
 	Kinesis []KinesisSource
 }
@@ -256,6 +259,13 @@ func (r resolver) function(id string, props, globals *yaml.Node) (Function, erro
 	if fn.MemorySize, err = r.intValue(first(field(props, "MemorySize"), field(globals, "MemorySize")), 128); err != nil {
 		return fn, fmt.Errorf("setting MemorySize: %w", err)
 	}
+	fn.Environment = map[string]string{}
+	for _, env := range []*yaml.Node{globals, props} {
+		vars := field(field(env, "Environment"), "Variables")
+		for i := 0; vars != nil && i+1 < len(vars.Content); i += 2 {
+			fn.Environment[vars.Content[i].Value] = r.envValue(vars.Content[i+1])
+		}
+	}
 	evs := field(props, "Events")
 	if evs == nil {
 		return fn, nil
@@ -344,6 +354,16 @@ func (r resolver) stringValue(n *yaml.Node, def string) string {
 		return def
 	}
 	return n.Value
+}
+
+// envValue resolves an environment variable's value: a parameter to its default, a resource to its logical id.
+func (r resolver) envValue(n *yaml.Node) string {
+	if fn, _ := intrinsic(n); fn == "Ref" || fn == "GetAtt" {
+		if _, isParam := r.params[r.target(n)]; !isParam {
+			return r.target(n)
+		}
+	}
+	return r.stringValue(n, "")
 }
 
 // intValue resolves a whole-number setting, def when it is absent.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,8 +91,8 @@ func TestExportDir(t *testing.T) {
 	}
 }
 
-// TestTemplateWindowing checks that sdp up takes the analytics windowing from the template's parameter
-// defaults unless its flags set it, and refuses a window size that does not divide a day.
+// TestTemplateWindowing checks that sdp up takes the analytics windowing from the analytics function's
+// environment in the template unless its flags set it, and refuses a window size that does not divide a day.
 func TestTemplateWindowing(t *testing.T) {
 	st, err := infrastructure.Read(infrastructure.Template)
 	if err != nil {
@@ -106,16 +107,21 @@ func TestTemplateWindowing(t *testing.T) {
 	}{
 		{"the template's defaults", nil, analytics.Windowing{}, analytics.Windowing{Size: time.Minute, AllowedLateness: 5 * time.Minute}, ""},
 		{"flags win", nil, analytics.Windowing{Size: 5 * time.Minute}, analytics.Windowing{Size: 5 * time.Minute, AllowedLateness: 5 * time.Minute}, ""},
-		{"changed template", map[string]string{"WindowSize": "15m", "AllowedLateness": "1h"}, analytics.Windowing{},
+		{"changed template", map[string]string{"SDP_WINDOW_SIZE": "15m", "SDP_ALLOWED_LATENESS": "1h"}, analytics.Windowing{},
 			analytics.Windowing{Size: 15 * time.Minute, AllowedLateness: time.Hour}, ""},
-		{"size not dividing a day", map[string]string{"WindowSize": "7m"}, analytics.Windowing{}, analytics.Windowing{}, "does not divide a day"},
-		{"not a duration", map[string]string{"AllowedLateness": "soon"}, analytics.Windowing{}, analytics.Windowing{}, "AllowedLateness"},
+		{"size not dividing a day", map[string]string{"SDP_WINDOW_SIZE": "7m"}, analytics.Windowing{}, analytics.Windowing{}, "does not divide a day"},
+		{"not a duration", map[string]string{"SDP_ALLOWED_LATENESS": "soon"}, analytics.Windowing{}, analytics.Windowing{}, "SDP_ALLOWED_LATENESS"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := *st
-			s.Parameters = maps.Clone(st.Parameters)
-			maps.Copy(s.Parameters, tc.params)
+			s.Functions = slices.Clone(st.Functions)
+			for i := range s.Functions {
+				if s.Functions[i].Name == "analytics" {
+					s.Functions[i].Environment = maps.Clone(s.Functions[i].Environment)
+					maps.Copy(s.Functions[i].Environment, tc.params)
+				}
+			}
 			got, err := templateWindowing(&s, tc.flags)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

@@ -403,20 +403,21 @@ func (s *stack) Run(ctx context.Context, ready func(addr string)) error {
 	return runErr
 }
 
-// templateWindowing fills the zero fields of w from the template's WindowSize and AllowedLateness parameter
-// defaults, which the analytics and export functions use on AWS.
+// templateWindowing fills the zero fields of w from the analytics function's SDP_WINDOW_SIZE and
+// SDP_ALLOWED_LATENESS in the template (their parameters' defaults), the settings it runs with on AWS.
 func templateWindowing(st *infrastructure.Stack, w analytics.Windowing) (analytics.Windowing, error) {
+	fn, _ := st.Function("analytics")
 	for _, p := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"WindowSize", &w.Size}, {"AllowedLateness", &w.AllowedLateness}} {
-		v, ok := st.Parameters[p.name]
+	}{{"SDP_WINDOW_SIZE", &w.Size}, {"SDP_ALLOWED_LATENESS", &w.AllowedLateness}} {
+		v, ok := fn.Environment[p.name]
 		if *p.dst != 0 || !ok {
 			continue
 		}
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			return w, fmt.Errorf("the template's %s default %q is not a duration: %w", p.name, v, err)
+			return w, fmt.Errorf("the template's analytics function has %s=%q, not a duration: %w", p.name, v, err)
 		}
 		*p.dst = d
 	}

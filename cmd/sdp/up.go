@@ -23,8 +23,8 @@ type upCmd struct {
 	KeepExecutions  int           `default:"2000" help:"Workflow execution records kept for sdp executions (the oldest are dropped)."`
 	LogLevel        string        `enum:"debug,info,warn,error" default:"info" help:"Log level of the JSON logs on stderr."`
 	CPUProfile      string        `name:"cpu-profile" type:"path" help:"Write a CPU profile of the whole run to this file (read it with go tool pprof)."`
-	Window          time.Duration `help:"Length of the analytics windows, by event time (a divisor of a day: 1m, 5m, 1h ...; default: the template's WindowSize, 1m)."`
-	AllowedLateness time.Duration `name:"allowed-lateness" help:"How long after its end a window still takes events, by their arrival time; events arriving later count in the window's late (default: the template's AllowedLateness, 5m)."`
+	Window          time.Duration `help:"Length of the analytics windows, by event time (a divisor of a day: 1m, 5m, 1h ...; default: the template's analytics function's SDP_WINDOW_SIZE, 1m)."`
+	AllowedLateness time.Duration `name:"allowed-lateness" help:"How long after its end a window still takes events, by their arrival time; events arriving later count in the window's late (default: the template's analytics function's SDP_ALLOWED_LATENESS, 5m)."`
 	ExportDir       string        `name:"export-dir" type:"path" help:"Export the closed analytics windows to this folder every minute, as gzip NDJSON in dt=/hour= partitions (what the export function writes to S3 for Athena and QuickSight)."`
 	NoConsumer      bool          `name:"no-consumer" help:"Do not run the event source mapping: ingest writes to the stream and events wait there (within its retention) for a later sdp up to consume them from the last checkpoint. For staging data and for measuring ingest alone."`
 
