@@ -549,7 +549,8 @@ var wildcardAllowed = map[string]bool{
 
 // wildcardGrants walks every Policies list and PolicyDocument below n and returns, for each Allow statement
 // whose Resource includes "*", the actions it grants that are not in wildcardAllowed. Entries of a Policies
-// list that are SAM policy templates or managed policy names are not statements and are skipped.
+// list that are SAM policy templates or managed policy names are not statements and are skipped, and so are
+// KMS key policies, where "*" names the key.
 func wildcardGrants(n *yaml.Node, where string) []string {
 	var out []string
 	if n == nil {
@@ -559,6 +560,10 @@ func wildcardGrants(n *yaml.Node, where string) []string {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i].Value, n.Content[i+1]
+			if k == "KeyPolicy" {
+				// A key policy's "*" is the key itself (KMS requires it): no grant on other resources.
+				continue
+			}
 			if k == "Statement" {
 				for j, s := range v.Content {
 					out = append(out, badStatement(s, fmt.Sprintf("%s.Statement[%d]", where, j))...)
@@ -768,8 +773,26 @@ func TestAlarms(t *testing.T) {
 			t.Errorf("alarm %s is not in the agreed set", id)
 		}
 	}
-	if got := scalar(path(nodes["AlarmTopic"], "Properties", "KmsMasterKeyId")); got != "alias/aws/sns" {
-		t.Errorf("AlarmTopic key %q, want alias/aws/sns", got)
+	// The topic's key is the stack's own, and CloudWatch may use it: it cannot with alias/aws/sns.
+	if key := path(nodes["AlarmTopic"], "Properties", "KmsMasterKeyId"); key == nil || key.Tag != "!GetAtt" || key.Value != "AlarmTopicKey.Arn" {
+		t.Errorf("AlarmTopic is not encrypted with !GetAtt AlarmTopicKey.Arn")
+	}
+	if types["AlarmTopicKey"] != "AWS::KMS::Key" || scalar(path(nodes["AlarmTopicKey"], "Properties", "EnableKeyRotation")) != "true" {
+		t.Fatalf("AlarmTopicKey is not a KMS key with rotation")
+	}
+	cloudwatch := false
+	for _, st := range path(nodes["AlarmTopicKey"], "Properties", "KeyPolicy", "Statement").Content {
+		if scalar(path(st, "Principal", "Service")) != "cloudwatch.amazonaws.com" {
+			continue
+		}
+		var actions []string
+		for _, a := range path(st, "Action").Content {
+			actions = append(actions, a.Value)
+		}
+		cloudwatch = slices.Contains(actions, "kms:Decrypt") && slices.Contains(actions, "kms:GenerateDataKey*")
+	}
+	if !cloudwatch {
+		t.Error("AlarmTopicKey's policy does not let cloudwatch.amazonaws.com use it (kms:Decrypt, kms:GenerateDataKey*)")
 	}
 }
 
