@@ -2,6 +2,7 @@ package infrastructure_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -264,7 +265,7 @@ func TestTerraformFiles(t *testing.T) {
 // modules are the module directories, and the example root, under terraformDir.
 var modules = []string{
 	"modules/stream", "modules/dlq", "modules/table", "modules/functions", "modules/workflow", "modules/api",
-	"modules/alarms", "modules/pipeline", "examples/multi-account",
+	"modules/alarms", "modules/analytics_export", "modules/pipeline", "examples/multi-account",
 }
 
 // TestTerraformModuleLayout checks each module's files and that its variables and outputs are described.
@@ -942,8 +943,32 @@ func TestTerraformAlarmsMatchTemplate(t *testing.T) {
 		t.Errorf("alarm_actions is not [aws_sns_topic.alarm_topic.arn]")
 	}
 	topic := m.one(t, "resource", "aws_sns_topic", "alarm_topic")
-	if v, err := m.value(topic.Body.Attributes["kms_master_key_id"].Expr); err != nil || goValue(v) != "alias/aws/sns" {
-		t.Errorf("alarm topic key = %v (%v), want alias/aws/sns", v, err)
+	if ref := reference(topic.Body.Attributes["kms_master_key_id"].Expr); ref != "aws_kms_key.alarm_topic.arn" {
+		t.Errorf("alarm topic key = %q, want aws_kms_key.alarm_topic.arn", ref)
+	}
+	key := m.one(t, "resource", "aws_kms_key", "alarm_topic")
+	if v, err := m.value(key.Body.Attributes["enable_key_rotation"].Expr); err != nil || goValue(v) != true {
+		t.Errorf("alarm topic key rotation = %v (%v), want true", v, err)
+	}
+	policy := jsonencoded(t, m, key.Body.Attributes["policy"].Expr)
+	root := "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
+	var admin, publish bool
+	for _, st := range statements(t, policy) {
+		if st["Effect"] != "Allow" || st["Resource"] != "*" {
+			continue
+		}
+		p, _ := st["Principal"].(map[string]any)
+		actions := stringList(st["Action"])
+		switch {
+		case reflect.DeepEqual(p, map[string]any{"AWS": root}) && slices.Equal(actions, []string{"kms:*"}):
+			admin = true
+		case reflect.DeepEqual(p, map[string]any{"Service": "cloudwatch.amazonaws.com"}) &&
+			slices.Equal(actions, []string{"kms:Decrypt", "kms:GenerateDataKey*"}):
+			publish = true
+		}
+	}
+	if !admin || !publish {
+		t.Errorf("alarm topic key policy: account administers %v, cloudwatch.amazonaws.com may decrypt and generate data keys %v; want both", admin, publish)
 	}
 }
 
@@ -972,6 +997,13 @@ func TestTerraformParameterDefaults(t *testing.T) {
 		{"pipeline", "window_size", "WindowSize"},
 		{"pipeline", "allowed_lateness", "AllowedLateness"},
 		{"pipeline", "export_prefix", "ExportPrefix"},
+		{"functions", "raw_events_retention_days", "RawEventsRetentionDays"},
+		{"pipeline", "raw_events_retention_days", "RawEventsRetentionDays"},
+		{"pipeline", "export_retention_days", "ExportRetentionDays"},
+		{"pipeline", "analytics_database_name", "AnalyticsDatabaseName"},
+		{"analytics_export", "export_prefix", "ExportPrefix"},
+		{"analytics_export", "export_retention_days", "ExportRetentionDays"},
+		{"analytics_export", "database_name", "AnalyticsDatabaseName"},
 	} {
 		t.Run(tc.module+"/"+tc.variable, func(t *testing.T) {
 			want, ok := st.Parameters[tc.parameter]
@@ -1001,5 +1033,491 @@ func TestTerraformParameterDefaults(t *testing.T) {
 				t.Errorf("var.%s defaults to %q, template %s defaults to %q", tc.variable, got, tc.parameter, want)
 			}
 		})
+	}
+}
+
+// render turns an expression into Go values as far as it can without evaluating references: literals are
+// their values, a reference is "${ref}", a template joins its literal parts and "${ref}"s, and tuples and
+// objects are rendered item by item. Anything else is "?".
+func render(t *testing.T, m *tfModule, expr hclsyntax.Expression) any {
+	t.Helper()
+	switch e := expr.(type) {
+	case *hclsyntax.ScopeTraversalExpr:
+		return "${" + reference(e) + "}"
+	case *hclsyntax.TemplateWrapExpr:
+		return render(t, m, e.Wrapped)
+	case *hclsyntax.TemplateExpr:
+		var b strings.Builder
+		for _, p := range e.Parts {
+			s, ok := render(t, m, p).(string)
+			if !ok {
+				return "?"
+			}
+			b.WriteString(s)
+		}
+		return b.String()
+	case *hclsyntax.TupleConsExpr:
+		out := []any{}
+		for _, x := range e.Exprs {
+			out = append(out, render(t, m, x))
+		}
+		return out
+	case *hclsyntax.ObjectConsExpr:
+		out := map[string]any{}
+		for k, v := range objectItems(t, e) {
+			out[k] = render(t, m, v)
+		}
+		return out
+	}
+	v, err := m.value(expr)
+	if err != nil {
+		return "?"
+	}
+	return goValue(v)
+}
+
+// jsonencoded renders the argument of a jsonencode(...) call.
+func jsonencoded(t *testing.T, m *tfModule, expr hclsyntax.Expression) any {
+	t.Helper()
+	call, ok := expr.(*hclsyntax.FunctionCallExpr)
+	if !ok || call.Name != "jsonencode" || len(call.Args) != 1 {
+		t.Fatalf("%s: %T is not jsonencode(document)", m.dir, expr)
+	}
+	return render(t, m, call.Args[0])
+}
+
+// statements returns the Statement list of a rendered policy document.
+func statements(t *testing.T, policy any) []map[string]any {
+	t.Helper()
+	doc, _ := policy.(map[string]any)
+	list, ok := doc["Statement"].([]any)
+	if !ok {
+		t.Fatalf("policy %v has no Statement list", policy)
+	}
+	var out []map[string]any
+	for _, s := range list {
+		st, ok := s.(map[string]any)
+		if !ok {
+			t.Fatalf("statement %v is not an object", s)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// stringList returns a string, or a list of strings, as a sorted list.
+func stringList(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case string:
+		out = []string{x}
+	case []any:
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// grants maps each action of the Allow statements whose action starts with one of prefixes to its resources,
+// sorted; expand rewrites a resource first.
+func grants(sts []map[string]any, expand func(string) string, prefixes ...string) map[string][]string {
+	out := map[string][]string{}
+	for _, st := range sts {
+		if st["Effect"] != "Allow" {
+			continue
+		}
+		for _, a := range stringList(st["Action"]) {
+			if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(a, p) }) {
+				continue
+			}
+			for _, r := range stringList(st["Resource"]) {
+				out[a] = append(out[a], expand(r))
+			}
+			sort.Strings(out[a])
+		}
+	}
+	return out
+}
+
+func TestTerraformRender(t *testing.T) {
+	m := &tfModule{dir: "test"}
+	for _, tc := range []struct {
+		name, src string
+		want      any
+	}{
+		{"literal", `"x"`, "x"},
+		{"number", `3`, float64(3)},
+		{"reference", `aws_s3_bucket.b.arn`, "${aws_s3_bucket.b.arn}"},
+		{"index", `var.names["ingest"]`, `${var.names["ingest"]}`},
+		{"template", `"${aws_s3_bucket.b.arn}/errors/*"`, "${aws_s3_bucket.b.arn}/errors/*"},
+		{"escaped", `"dt=$${dt}"`, "dt=${dt}"},
+		{"tuple", `["a", local.x]`, []any{"a", "${local.x}"}},
+		{"object", `{ Effect = "Allow", "detail-type" = ["Object Created"] }`, map[string]any{"Effect": "Allow", "detail-type": []any{"Object Created"}}},
+		{"call", `upper(var.x)`, "?"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			expr, diags := hclsyntax.ParseExpression([]byte(tc.src), tc.name, hcl.InitialPos)
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			if got := render(t, m, expr); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("render(%s) = %#v, want %#v", tc.src, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTerraformGrants(t *testing.T) {
+	sts := []map[string]any{
+		{"Effect": "Allow", "Action": []any{"s3:PutObject", "kinesis:PutRecord"}, "Resource": []any{"b/2", "b/1"}},
+		{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "self"},
+		{"Effect": "Deny", "Action": "s3:GetObject", "Resource": "b/*"},
+	}
+	for _, tc := range []struct {
+		name     string
+		prefixes []string
+		want     map[string][]string
+	}{
+		{"s3 and lambda", []string{"s3:", "lambda:"}, map[string][]string{"s3:PutObject": {"B/1", "B/2"}, "lambda:InvokeFunction": {"SELF"}}},
+		{"kinesis", []string{"kinesis:"}, map[string][]string{"kinesis:PutRecord": {"B/1", "B/2"}}},
+		{"none", []string{"sqs:"}, map[string][]string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := grants(sts, strings.ToUpper, tc.prefixes...); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("grants = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// attr renders the attribute of a block, or of its nested block path (each the first of its type).
+func attr(t *testing.T, m *tfModule, b *hclsyntax.Block, path ...string) any {
+	t.Helper()
+	for _, typ := range path[:len(path)-1] {
+		var next *hclsyntax.Block
+		for _, nb := range b.Body.Blocks {
+			if nb.Type == typ {
+				next = nb
+				break
+			}
+		}
+		if next == nil {
+			t.Fatalf("%s %v: no %s block", b.Type, b.Labels, typ)
+		}
+		b = next
+	}
+	a, ok := b.Body.Attributes[path[len(path)-1]]
+	if !ok {
+		t.Fatalf("%s %v: no %s", b.Type, b.Labels, strings.Join(path, "."))
+	}
+	return render(t, m, a.Expr)
+}
+
+// samResource returns the Properties of a resource of the SAM template.
+func samResource(t *testing.T, id string) map[string]any {
+	t.Helper()
+	var doc struct {
+		Resources map[string]struct {
+			Properties map[string]any `yaml:"Properties"`
+		} `yaml:"Resources"`
+	}
+	if err := yaml.Unmarshal(infrastructure.Template, &doc); err != nil {
+		t.Fatal(err)
+	}
+	r, ok := doc.Resources[id]
+	if !ok {
+		t.Fatalf("template has no %s", id)
+	}
+	return r.Properties
+}
+
+// TestTerraformRawBucketMatchesTemplate checks the raw-events bucket (RawEventsBucket): encrypted, public
+// access blocked, EventBridge notifications on, expiring by variable, TLS only; its "Object Created" rule
+// targeting the ingest function, which EventBridge may invoke; and the ingest role's S3 and Lambda grants,
+// the same as the template's.
+func TestTerraformRawBucketMatchesTemplate(t *testing.T) {
+	m := loadModule(t, filepath.Join(terraformDir, "modules/functions"))
+	m.one(t, "resource", "aws_s3_bucket", "raw_events")
+	const id = "${aws_s3_bucket.raw_events.id}"
+	const arn = "${aws_s3_bucket.raw_events.arn}"
+	for _, c := range []struct {
+		typ  string
+		path []string
+		want any
+	}{
+		{"aws_s3_bucket_server_side_encryption_configuration", []string{"bucket"}, id},
+		{"aws_s3_bucket_server_side_encryption_configuration", []string{"rule", "apply_server_side_encryption_by_default", "sse_algorithm"}, "AES256"},
+		{"aws_s3_bucket_public_access_block", []string{"bucket"}, id},
+		{"aws_s3_bucket_public_access_block", []string{"block_public_acls"}, true},
+		{"aws_s3_bucket_public_access_block", []string{"block_public_policy"}, true},
+		{"aws_s3_bucket_public_access_block", []string{"ignore_public_acls"}, true},
+		{"aws_s3_bucket_public_access_block", []string{"restrict_public_buckets"}, true},
+		{"aws_s3_bucket_notification", []string{"bucket"}, id},
+		{"aws_s3_bucket_notification", []string{"eventbridge"}, true},
+		{"aws_s3_bucket_lifecycle_configuration", []string{"bucket"}, id},
+		{"aws_s3_bucket_lifecycle_configuration", []string{"rule", "expiration", "days"}, "${var.raw_events_retention_days}"},
+		{"aws_s3_bucket_policy", []string{"bucket"}, id},
+		{"aws_cloudwatch_event_target", []string{"rule"}, "${aws_cloudwatch_event_rule.raw_object_created.name}"},
+		{"aws_cloudwatch_event_target", []string{"arn"}, `${aws_lambda_function.this["ingest"].arn}`},
+		{"aws_lambda_permission", []string{"principal"}, "events.amazonaws.com"},
+		{"aws_lambda_permission", []string{"action"}, "lambda:InvokeFunction"},
+		{"aws_lambda_permission", []string{"function_name"}, `${aws_lambda_function.this["ingest"].function_name}`},
+		{"aws_lambda_permission", []string{"source_arn"}, "${aws_cloudwatch_event_rule.raw_object_created.arn}"},
+	} {
+		name := "raw_events"
+		if strings.HasPrefix(c.typ, "aws_cloudwatch_event") || c.typ == "aws_lambda_permission" {
+			name = "raw_object_created"
+		}
+		t.Run(c.typ+"/"+strings.Join(c.path, "."), func(t *testing.T) {
+			if got := attr(t, m, m.one(t, "resource", c.typ, name), c.path...); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("%v, want %v", got, c.want)
+			}
+		})
+	}
+
+	t.Run("deny insecure transport", func(t *testing.T) {
+		pol := m.one(t, "resource", "aws_s3_bucket_policy", "raw_events")
+		sts := statements(t, jsonencoded(t, m, pol.Body.Attributes["policy"].Expr))
+		want := map[string]any{
+			"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+			"Resource":  []any{arn, arn + "/*"},
+			"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+		}
+		if len(sts) != 1 || !reflect.DeepEqual(sts[0], want) {
+			t.Errorf("bucket policy %v, want [%v]", sts, want)
+		}
+	})
+
+	t.Run("rule", func(t *testing.T) {
+		rule := m.one(t, "resource", "aws_cloudwatch_event_rule", "raw_object_created")
+		got := jsonencoded(t, m, rule.Body.Attributes["event_pattern"].Expr)
+		want := map[string]any{
+			"source":      []any{"aws.s3"},
+			"detail-type": []any{"Object Created"},
+			"detail":      map[string]any{"bucket": map[string]any{"name": []any{"${aws_s3_bucket.raw_events.bucket}"}}},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("event pattern %v, want %v", got, want)
+		}
+		if n := len(m.find("resource", "aws_cloudwatch_event_target", "raw_object_created")); n != 1 {
+			t.Errorf("%d targets of the rule, want 1 (ingest)", n)
+		}
+	})
+
+	t.Run("ingest grants", func(t *testing.T) {
+		locals := map[string]string{}
+		for _, name := range []string{"ingest_arn"} {
+			s, _ := render(t, m, m.local(t, name)).(string)
+			locals["${local."+name+"}"] = s
+		}
+		expandTF := func(r string) string {
+			if s, ok := locals[r]; ok {
+				return s
+			}
+			return r
+		}
+		got := grants(statements(t, map[string]any{"Statement": render(t, m, objectItems(t, m.local(t, "statements"))["ingest"])}), expandTF, "s3:", "lambda:")
+		want := map[string][]string{
+			"s3:GetObject": {arn + "/*"},
+			"s3:PutObject": {arn + "/errors/*", arn + "/progress/*"},
+			"lambda:InvokeFunction": {
+				"arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${var.name_prefix}-ingest",
+			},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("ingest S3 and Lambda grants %v, want %v", got, want)
+		}
+		// The function's name is the one its own ARN is built from.
+		fn := m.one(t, "resource", "aws_lambda_function", "this")
+		if name := attr(t, m, fn, "function_name"); name != "${var.name_prefix}-${each.key}" {
+			t.Errorf("function_name = %v, want ${var.name_prefix}-${each.key}", name)
+		}
+
+		// The template's grants, in Terraform's terms.
+		sam := strings.NewReplacer(
+			"${AWS::Partition}", "${data.aws_partition.current.partition}",
+			"${AWS::Region}", "${data.aws_region.current.name}",
+			"${AWS::AccountId}", "${data.aws_caller_identity.current.account_id}",
+			"${AWS::StackName}", "${var.name_prefix}",
+			"${RawEventsBucket.Arn}", arn,
+		)
+		var samSts []map[string]any
+		for _, p := range samResource(t, "IngestFunction")["Policies"].([]any) {
+			doc, _ := p.(map[string]any)
+			if doc != nil {
+				samSts = append(samSts, statements(t, doc)...)
+			}
+		}
+		if fromSAM := grants(samSts, sam.Replace, "s3:", "lambda:"); !reflect.DeepEqual(fromSAM, want) {
+			t.Errorf("template's ingest S3 and Lambda grants %v, Terraform %v", fromSAM, want)
+		}
+	})
+}
+
+// glueColumns lists the columns of a Glue table block's storage_descriptor, or its partition keys, as
+// name:type.
+func glueColumns(t *testing.T, m *tfModule, table *hclsyntax.Block, partitions bool) []string {
+	t.Helper()
+	body, typ := table.Body, "partition_keys"
+	if !partitions {
+		typ = "columns"
+		body = nil
+		for _, b := range table.Body.Blocks {
+			if b.Type == "storage_descriptor" {
+				body = b.Body
+			}
+		}
+		if body == nil {
+			t.Fatal("the table has no storage_descriptor")
+		}
+	}
+	var out []string
+	for _, b := range body.Blocks {
+		if b.Type == typ {
+			out = append(out, fmt.Sprintf("%v:%v", attr(t, m, b, "name"), attr(t, m, b, "type")))
+		}
+	}
+	return out
+}
+
+// TestTerraformAnalyticsExportMatchesTemplate checks the export storage against the template's WindowsTable
+// (columns, partition keys, projection parameters) and AnalyticsWorkGroup, and that the pipeline's export
+// function writes to this module's bucket.
+func TestTerraformAnalyticsExportMatchesTemplate(t *testing.T) {
+	m := loadModule(t, filepath.Join(terraformDir, "modules/analytics_export"))
+	table := m.one(t, "resource", "aws_glue_catalog_table", "windows")
+	input, _ := samResource(t, "WindowsTable")["TableInput"].(map[string]any)
+	samCols := func(list any) []string {
+		var out []string
+		items, _ := list.([]any)
+		for _, c := range items {
+			col, _ := c.(map[string]any)
+			out = append(out, fmt.Sprintf("%v:%v", col["Name"], col["Type"]))
+		}
+		return out
+	}
+	sd, _ := input["StorageDescriptor"].(map[string]any)
+	for _, c := range []struct {
+		name      string
+		got, want []string
+	}{
+		{"columns", glueColumns(t, m, table, false), samCols(sd["Columns"])},
+		{"partition keys", glueColumns(t, m, table, true), samCols(input["PartitionKeys"])},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if len(c.want) == 0 || !slices.Equal(c.got, c.want) {
+				t.Errorf("Terraform %v, template %v", c.got, c.want)
+			}
+		})
+	}
+	t.Run("parameters", func(t *testing.T) {
+		got, _ := attr(t, m, table, "parameters").(map[string]any)
+		want, _ := input["Parameters"].(map[string]any)
+		if len(want) == 0 {
+			t.Fatal("the template's table has no parameters")
+		}
+		for k, w := range want {
+			if k == "storage.location.template" {
+				continue
+			}
+			if g := got[k]; g != fmt.Sprint(w) {
+				t.Errorf("%s = %v, template %v", k, g, w)
+			}
+		}
+		if g := got["storage.location.template"]; g != "s3://${aws_s3_bucket.export.bucket}/${var.export_prefix}/dt=${dt}/hour=${hour}/" {
+			t.Errorf("storage.location.template = %v", g)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%d parameters, template %d", len(got), len(want))
+		}
+	})
+	t.Run("workgroup", func(t *testing.T) {
+		wg := m.one(t, "resource", "aws_athena_workgroup", "analytics")
+		samCfg, _ := samResource(t, "AnalyticsWorkGroup")["WorkGroupConfiguration"].(map[string]any)
+		samEngine, _ := samCfg["EngineVersion"].(map[string]any)
+		for _, c := range []struct {
+			path []string
+			want any
+		}{
+			{[]string{"state"}, "ENABLED"},
+			{[]string{"configuration", "enforce_workgroup_configuration"}, true},
+			{[]string{"configuration", "bytes_scanned_cutoff_per_query"}, float64(10737418240)},
+			{[]string{"configuration", "engine_version", "selected_engine_version"}, samEngine["SelectedEngineVersion"]},
+			{[]string{"configuration", "result_configuration", "output_location"}, "s3://${aws_s3_bucket.results.bucket}/results/"},
+			{[]string{"configuration", "result_configuration", "encryption_configuration", "encryption_option"}, "SSE_S3"},
+		} {
+			if got := attr(t, m, wg, c.path...); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("%s = %v, want %v", strings.Join(c.path, "."), got, c.want)
+			}
+		}
+	})
+	t.Run("pipeline", func(t *testing.T) {
+		p := loadModule(t, filepath.Join(terraformDir, "modules/pipeline"))
+		fns := p.one(t, "module", "functions")
+		if got := attr(t, p, fns, "export_bucket_name"); got != "${module.analytics_export.export_bucket_name}" {
+			t.Errorf("functions export_bucket_name = %v, want the analytics_export module's bucket", got)
+		}
+		exp := p.one(t, "module", "analytics_export")
+		for _, c := range []struct{ attr, want string }{
+			{"export_prefix", "${var.export_prefix}"},
+			{"export_retention_days", "${var.export_retention_days}"},
+			{"database_name", "${var.analytics_database_name}"},
+		} {
+			if got := attr(t, p, exp, c.attr); got != c.want {
+				t.Errorf("analytics_export %s = %v, want %s", c.attr, got, c.want)
+			}
+		}
+		if got, want := attr(t, p, fns, "export_prefix"), attr(t, p, exp, "export_prefix"); got != want {
+			t.Errorf("export prefix: functions %v, analytics_export %v", got, want)
+		}
+	})
+}
+
+// TestTerraformDashboardMatchesTemplate checks that the alarms module's dashboard has the template's
+// widgets: the same titles, places, sizes and statistics.
+func TestTerraformDashboardMatchesTemplate(t *testing.T) {
+	m := loadModule(t, filepath.Join(terraformDir, "modules/alarms"))
+	dash := m.one(t, "resource", "aws_cloudwatch_dashboard", "this")
+	body, _ := jsonencoded(t, m, dash.Body.Attributes["dashboard_body"].Expr).(map[string]any)
+	if body["widgets"] != "${local.dashboard_widgets}" {
+		t.Fatalf("dashboard_body widgets = %v, want local.dashboard_widgets", body["widgets"])
+	}
+	type widget struct {
+		Title, Stat         string
+		X, Y, Width, Height float64
+	}
+	var got []widget
+	widgets, _ := render(t, m, m.local(t, "dashboard_widgets")).([]any)
+	for _, w := range widgets {
+		wm, _ := w.(map[string]any)
+		p, _ := wm["properties"].(map[string]any)
+		g := widget{Title: fmt.Sprint(p["title"]), Stat: fmt.Sprint(p["stat"])}
+		g.X, _ = wm["x"].(float64)
+		g.Y, _ = wm["y"].(float64)
+		g.Width, _ = wm["width"].(float64)
+		g.Height, _ = wm["height"].(float64)
+		got = append(got, g)
+	}
+	// The template's body is JSON whose ${...} substitutions are all inside strings.
+	src, _ := samResource(t, "Dashboard")["DashboardBody"].(string)
+	var sam struct {
+		Widgets []struct {
+			X, Y, Width, Height float64
+			Properties          struct{ Title, Stat string }
+		}
+	}
+	if err := json.Unmarshal([]byte(src), &sam); err != nil {
+		t.Fatalf("template's dashboard body: %v", err)
+	}
+	var want []widget
+	for _, w := range sam.Widgets {
+		want = append(want, widget{w.Properties.Title, w.Properties.Stat, w.X, w.Y, w.Width, w.Height})
+	}
+	if len(want) == 0 || !reflect.DeepEqual(got, want) {
+		t.Errorf("Terraform widgets %+v, template %+v", got, want)
 	}
 }

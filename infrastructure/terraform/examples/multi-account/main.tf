@@ -40,9 +40,8 @@ module "staging" {
     aws = aws.staging
   }
 
-  name               = "${var.name}-staging"
-  build_dir          = local.build_dir
-  export_bucket_name = var.staging_export_bucket_name
+  name      = "${var.name}-staging"
+  build_dir = local.build_dir
 }
 
 module "production" {
@@ -53,7 +52,6 @@ module "production" {
 
   name                   = "${var.name}-production"
   build_dir              = local.build_dir
-  export_bucket_name     = var.production_export_bucket_name
   stream_mode            = "ON_DEMAND"
   api_authorization_type = var.production_jwt_issuer == null ? "AWS_IAM" : "JWT"
   jwt_issuer             = var.production_jwt_issuer

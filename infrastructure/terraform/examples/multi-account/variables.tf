@@ -20,16 +20,6 @@ variable "production_role_arn" {
   type        = string
 }
 
-variable "staging_export_bucket_name" {
-  description = "Existing S3 bucket of the staging account receiving the analytics export."
-  type        = string
-}
-
-variable "production_export_bucket_name" {
-  description = "Existing S3 bucket of the production account receiving the analytics export."
-  type        = string
-}
-
 variable "production_jwt_issuer" {
   description = "Issuer URL of the production API's JWT authorizer; null keeps IAM authorization."
   type        = string

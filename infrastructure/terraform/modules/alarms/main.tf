@@ -1,9 +1,40 @@
 # The pipeline's alarms, keyed by the SAM template's logical ids, all sending to one KMS-encrypted SNS topic
-# (the template's AlarmTopic).
+# (the template's AlarmTopic), and the pipeline's dashboard.
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+# CloudWatch cannot publish to a topic encrypted with the AWS managed key alias/aws/sns, whose policy cannot
+# be changed: the topic has its own key, which the account administers and CloudWatch may use.
+resource "aws_kms_key" "alarm_topic" {
+  description         = "Encrypts the ${var.name_prefix} alarm topic."
+  enable_key_rotation = true
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministers"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchPublishes"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+      },
+    ]
+  })
+  tags = var.tags
+}
 
 resource "aws_sns_topic" "alarm_topic" {
   name              = "${var.name_prefix}-alarms"
-  kms_master_key_id = var.kms_key_id
+  kms_master_key_id = aws_kms_key.alarm_topic.arn
   tags              = var.tags
 }
 
@@ -206,4 +237,65 @@ resource "aws_cloudwatch_metric_alarm" "this" {
   alarm_actions       = [aws_sns_topic.alarm_topic.arn]
   ok_actions          = [aws_sns_topic.alarm_topic.arn]
   tags                = var.tags
+}
+
+locals {
+  lambda_metrics = [for m in ["Errors", "Throttles"] : [
+    for h in ["ingest", "consumer", "enrich", "persist", "analytics", "export"] :
+    ["AWS/Lambda", m, "FunctionName", var.function_names[h]]
+  ]]
+
+  # The SAM template's Dashboard, widget for widget.
+  dashboard_widgets = [
+    {
+      type = "metric", x = 0, y = 0, width = 12, height = 6
+      properties = {
+        title = "Ingest", region = data.aws_region.current.name, stat = "Sum", period = 60, view = "timeSeries"
+        metrics = [
+          ["AWS/Lambda", "Invocations", "FunctionName", var.function_names["ingest"]],
+          ["AWS/Kinesis", "IncomingRecords", "StreamName", var.stream_name],
+          ["AWS/ApiGateway", "Count", "ApiId", var.api_id],
+        ]
+      }
+    },
+    {
+      type = "metric", x = 12, y = 0, width = 12, height = 6
+      properties = {
+        title = "Consumer iterator age (ms)", region = data.aws_region.current.name, stat = "Maximum", period = 60, view = "timeSeries"
+        metrics = [
+          ["AWS/Lambda", "IteratorAge", "FunctionName", var.function_names["consumer"]],
+        ]
+      }
+    },
+    {
+      type = "metric", x = 0, y = 6, width = 12, height = 6
+      properties = {
+        title = "Dead-letter queue depth", region = data.aws_region.current.name, stat = "Maximum", period = 60, view = "timeSeries"
+        metrics = [
+          ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.dead_letter_queue_name],
+        ]
+      }
+    },
+    {
+      type = "metric", x = 12, y = 6, width = 12, height = 6
+      properties = {
+        title   = "Function errors and throttles", region = data.aws_region.current.name, stat = "Sum", period = 60, view = "timeSeries"
+        metrics = concat(local.lambda_metrics...)
+      }
+    },
+    {
+      type = "metric", x = 0, y = 12, width = 24, height = 6
+      properties = {
+        title = "Workflow executions", region = data.aws_region.current.name, stat = "Sum", period = 60, view = "timeSeries"
+        metrics = [for m in ["ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut"] :
+          ["AWS/States", m, "StateMachineArn", var.state_machine_arn]
+        ]
+      }
+    },
+  ]
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = "${var.name_prefix}-pipeline"
+  dashboard_body = jsonencode({ widgets = local.dashboard_widgets })
 }

@@ -23,14 +23,18 @@ variable "state_machine_arn" {
   type        = string
 }
 
-variable "kms_key_id" {
-  description = "KMS key encrypting the alarm topic."
+variable "stream_name" {
+  description = "Name of the event stream (the dashboard's IncomingRecords)."
   type        = string
-  default     = "alias/aws/sns"
+}
+
+variable "api_id" {
+  description = "Identifier of the HTTP API (the dashboard's request count)."
+  type        = string
 }
 
 variable "tags" {
-  description = "Tags of the alarms and the topic."
+  description = "Tags of the alarms, the topic and its key."
   type        = map(string)
   default     = {}
 }

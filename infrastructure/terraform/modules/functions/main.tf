@@ -11,6 +11,8 @@ locals {
   # which itself depends on the functions' ARNs.
   workflow_arn      = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:stateMachine:${var.workflow_name}"
   export_bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${var.export_bucket_name}"
+  # The ingest function's own ARN, from its name: it continues a large object by invoking itself.
+  ingest_arn = "arn:${data.aws_partition.current.partition}:lambda:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:function:${var.name_prefix}-ingest"
 
   common_environment = {
     CURATED_TABLE = var.curated_table_name
@@ -74,11 +76,32 @@ locals {
 
   # Each function's own permissions, beyond writing its logs and traces.
   statements = {
-    ingest = [{
-      Effect   = "Allow"
-      Action   = ["kinesis:PutRecord", "kinesis:PutRecords"]
-      Resource = var.stream_arn
-    }]
+    ingest = [
+      {
+        Sid      = "PutEvents"
+        Effect   = "Allow"
+        Action   = ["kinesis:PutRecord", "kinesis:PutRecords"]
+        Resource = var.stream_arn
+      },
+      {
+        Sid      = "ReadRawObjects"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = "${aws_s3_bucket.raw_events.arn}/*"
+      },
+      {
+        Sid      = "WriteErrorsAndProgress"
+        Effect   = "Allow"
+        Action   = ["s3:PutObject"]
+        Resource = ["${aws_s3_bucket.raw_events.arn}/errors/*", "${aws_s3_bucket.raw_events.arn}/progress/*"]
+      },
+      {
+        Sid      = "ContinueLargeObjects"
+        Effect   = "Allow"
+        Action   = ["lambda:InvokeFunction"]
+        Resource = local.ingest_arn
+      },
+    ]
     consumer = [
       {
         Effect = "Allow"

@@ -22,3 +22,8 @@ output "event_source_mapping_uuid" {
   description = "Identifier of the consumer's Kinesis event source mapping."
   value       = aws_lambda_event_source_mapping.consumer.uuid
 }
+
+output "raw_events_bucket_name" {
+  description = "Bucket whose new objects of events the ingest function reads (through EventBridge)."
+  value       = aws_s3_bucket.raw_events.bucket
+}

@@ -112,3 +112,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "raw_events_retention_days" {
+  description = "Days an object dropped into the raw-events bucket (and its errors and progress objects) is kept."
+  type        = number
+  default     = 30
+}

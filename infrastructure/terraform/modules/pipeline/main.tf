@@ -1,6 +1,7 @@
 # The whole pipeline in one account: HTTP API -> ingest -> Kinesis -> consumer (DLQ on failure) -> Express
-# workflow (enrich, persist to the curated table, analytics to the aggregates table) -> export, with the
-# alarms. The names are <name>-<part>.
+# workflow (enrich, persist to the curated table, analytics to the aggregates table) -> export to S3 for
+# Athena, with the alarms and the dashboard. Objects dropped into the raw-events bucket are ingested too.
+# The names are <name>-<part>.
 
 locals {
   workflow_name = "${var.name}-workflow"
@@ -49,6 +50,16 @@ module "aggregates_table" {
   tags = var.tags
 }
 
+module "analytics_export" {
+  source = "../analytics_export"
+
+  name                  = var.name
+  export_prefix         = var.export_prefix
+  export_retention_days = var.export_retention_days
+  database_name         = var.analytics_database_name
+  tags                  = var.tags
+}
+
 module "functions" {
   source = "../functions"
 
@@ -62,7 +73,7 @@ module "functions" {
   aggregates_table_name            = module.aggregates_table.name
   aggregates_table_arn             = module.aggregates_table.arn
   workflow_name                    = local.workflow_name
-  export_bucket_name               = var.export_bucket_name
+  export_bucket_name               = module.analytics_export.export_bucket_name
   export_prefix                    = var.export_prefix
   window_size                      = var.window_size
   allowed_lateness                 = var.allowed_lateness
@@ -71,6 +82,7 @@ module "functions" {
   consumer_parallelization_factor  = var.consumer_parallelization_factor
   consumer_max_retries             = var.consumer_max_retries
   consumer_max_record_age_seconds  = var.consumer_max_record_age_seconds
+  raw_events_retention_days        = var.raw_events_retention_days
   tags                             = var.tags
 }
 
@@ -103,5 +115,7 @@ module "alarms" {
   function_names         = module.functions.function_names
   dead_letter_queue_name = module.dlq.name
   state_machine_arn      = module.workflow.arn
+  stream_name            = module.stream.name
+  api_id                 = module.api.api_id
   tags                   = var.tags
 }

@@ -42,3 +42,38 @@ output "alarm_topic_arn" {
   description = "SNS topic of the alarms."
   value       = module.alarms.topic_arn
 }
+
+output "raw_events_bucket_name" {
+  description = "Drop objects of events here to ingest them whole."
+  value       = module.functions.raw_events_bucket_name
+}
+
+output "export_bucket_name" {
+  description = "Bucket the export function writes the closed windows to."
+  value       = module.analytics_export.export_bucket_name
+}
+
+output "export_location" {
+  description = "S3 location of the exported windows."
+  value       = module.analytics_export.export_location
+}
+
+output "analytics_database" {
+  description = "Glue database of the exported windows."
+  value       = module.analytics_export.database_name
+}
+
+output "athena_workgroup" {
+  description = "Athena workgroup querying the export."
+  value       = module.analytics_export.workgroup_name
+}
+
+output "athena_results_bucket_name" {
+  description = "Bucket of Athena's query results."
+  value       = module.analytics_export.athena_results_bucket_name
+}
+
+output "dashboard_name" {
+  description = "The pipeline's CloudWatch dashboard."
+  value       = module.alarms.dashboard_name
+}

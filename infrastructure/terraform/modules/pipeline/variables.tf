@@ -8,9 +8,22 @@ variable "build_dir" {
   type        = string
 }
 
-variable "export_bucket_name" {
-  description = "Existing S3 bucket the export function writes the closed windows to."
+variable "raw_events_retention_days" {
+  description = "Days an object dropped into the raw-events bucket (and its errors and progress objects) is kept."
+  type        = number
+  default     = 30
+}
+
+variable "export_retention_days" {
+  description = "Days an exported object is kept before the export bucket's lifecycle removes it."
+  type        = number
+  default     = 400
+}
+
+variable "analytics_database_name" {
+  description = "Name of the Glue database holding the export's table (lower case, digits and underscores)."
   type        = string
+  default     = "sdp_analytics"
 }
 
 variable "export_prefix" {
