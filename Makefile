@@ -5,12 +5,20 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS  ?= -race -count=1 -timeout 25m
 BENCH_COUNT ?= 6
 
-.PHONY: test fuzz-differential lint bench bench-go bench-ingest bench-compare build tools clean
+.PHONY: test fuzz fuzz-differential lint bench bench-go bench-ingest bench-compare build tools clean
 
 ## test: install what the tests need, lint, and run every test (the README's test command)
 test: tools lint
 	SDP_REQUIRE_AWSCLI=1 SDP_REQUIRE_NPM_TOOLS=1 SDP_REQUIRE_EMULATORS=1 $(GO) test $(TEST_FLAGS) ./...
 	$(MAKE) fuzz-differential
+	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+## fuzz: every fuzz target of the module (decoders, parsers, the differential validators) for FUZZTIME each;
+## a crasher fails the run and is saved under the package's testdata/fuzz, where it stays as a regression test.
+## make test runs each for TEST_FUZZTIME.
+TEST_FUZZTIME ?= 5s
+fuzz:
+	bash tools/fuzz.sh $(FUZZTIME)
 
 ## fuzz-differential: the schema-compiled validator against the reference validator, on fuzzed event bytes and
 ## on generated documents, for a bounded time each (FUZZTIME); a disagreement fails and is saved in testdata/fuzz

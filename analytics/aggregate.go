@@ -350,7 +350,7 @@ func (a *Aggregate) UnmarshalBinary(b []byte) error {
 				break
 			}
 			var err error
-			if m.sketch, err = ddsketch.DecodeDDSketch(sk, quantileStores, quantileMapping); err != nil {
+			if m.sketch, err = decodeSketch(sk); err != nil {
 				return fmt.Errorf("%w: measure %q: %v", errCorrupt, name, err)
 			}
 			a.measures[name] = m
@@ -370,6 +370,17 @@ func (a *Aggregate) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("%w: %v", errCorrupt, r.err)
 	}
 	return nil
+}
+
+// decodeSketch decodes a quantile sketch. The sketch library panics on some corrupt encodings (an index out
+// of its store's range); decodeSketch returns that as an error.
+func decodeSketch(b []byte) (sk *ddsketch.DDSketch, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			sk, err = nil, fmt.Errorf("corrupt sketch: %v", p)
+		}
+	}()
+	return ddsketch.DecodeDDSketch(b, quantileStores, quantileMapping)
 }
 
 // appendString appends s with its length.
