@@ -321,7 +321,7 @@ func (b *backfill) openSink(g *globals) error {
 			base = g.EndpointURL
 		}
 		url := strings.TrimSuffix(base, "/") + "/v1/events"
-		b.sink = &bfAPISink{url: url, client: &http.Client{Timeout: c.Timeout}, maxRetries: c.MaxRetries}
+		b.sink = &bfAPISink{url: url, client: g.httpClient(c.Timeout), maxRetries: c.MaxRetries}
 		b.sum.Target = url
 	}
 	return nil
@@ -796,6 +796,11 @@ func (s *bfAPISink) post(ctx context.Context, body []byte) (int, ingest.Response
 	// answer about events.
 	if err := json.Unmarshal(data, &ans); err != nil || ans.Error != "" || resp.StatusCode >= 300 && resp.StatusCode != http.StatusMultiStatus &&
 		resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return resp.StatusCode, ans, 0, fmt.Errorf("the ingest API at %s answered %s: %s", s.url, resp.Status, strings.TrimSpace(string(data)))
+	}
+	// An error answer without outcomes is the server's, not ingest's (503 over sdp up's bound of concurrent
+	// requests): the whole batch is still to send.
+	if resp.StatusCode >= 400 && ans.Accepted == 0 && len(ans.Errors) == 0 {
 		return resp.StatusCode, ans, 0, fmt.Errorf("the ingest API at %s answered %s: %s", s.url, resp.Status, strings.TrimSpace(string(data)))
 	}
 	wait := time.Second

@@ -630,7 +630,7 @@ func dlqAPI(g *globals, method, path string, in, out any, timeout time.Duration)
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := (&http.Client{Timeout: timeout}).Do(req)
+	resp, err := g.httpClient(timeout).Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach the API at %s: %w (is `sdp up` running? set --endpoint-url, or use --backend aws)", g.EndpointURL, err)
 	}

@@ -46,9 +46,10 @@ type attackFlags struct {
 
 // ingestFlags say where and how to post to the ingest API.
 type ingestFlags struct {
-	URL    string `name:"url" help:"Ingest URL (default: --endpoint-url + /v1/events)."`
-	APIKey string `name:"api-key" env:"SDP_API_KEY" help:"API key sent in the x-api-key header (API Gateway usage plans)."`
-	SigV4  bool   `name:"sigv4" help:"Sign requests with SigV4 for execute-api (IAM authorization), with the credentials of --profile and --region."`
+	URL   string `name:"url" help:"Ingest URL (default: --endpoint-url + /v1/events)."`
+	SigV4 bool   `name:"sigv4" help:"Sign requests with SigV4 for execute-api (IAM authorization), with the credentials of --profile and --region."`
+	// The API key is the global --api-key (SDP_API_KEY), sent in the x-api-key header: a local stack's
+	// key, or an API Gateway usage plan's.
 }
 
 // loadtestHTTPCmd is `sdp loadtest http`.
@@ -153,8 +154,8 @@ func (f *ingestFlags) target(g *globals, gen *loadtest.Generator, batch int) (*l
 		u = strings.TrimSuffix(g.EndpointURL, "/") + "/v1/events"
 	}
 	var opts []loadtest.HTTPOption
-	if f.APIKey != "" {
-		opts = append(opts, loadtest.WithAPIKey(f.APIKey))
+	if g.APIKey != "" {
+		opts = append(opts, loadtest.WithAPIKey(g.APIKey))
 	}
 	// SigV4 takes its credentials and region from the AWS configuration (--profile, --region, environment).
 	if f.SigV4 {

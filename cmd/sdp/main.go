@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kong"
 )
@@ -24,6 +26,7 @@ type globals struct {
 	Region      string `env:"AWS_REGION" help:"AWS region." default:"us-east-1"`
 	Profile     string `env:"AWS_PROFILE" help:"AWS shared-config profile."`
 	Output      string `enum:"json,table" default:"table" help:"Output format: json or table."`
+	APIKey      string `name:"api-key" env:"SDP_API_KEY" help:"API key: sdp up requires it on its API (but GET /healthz); the other commands send it in the x-api-key header."`
 
 	stdout io.Writer
 	stderr io.Writer
@@ -86,6 +89,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// httpClient is the client the commands call the platform's HTTP API with: it sends --api-key, when set,
+// in the x-api-key header of every request. timeout bounds each request (0: none).
+func (g *globals) httpClient(timeout time.Duration) *http.Client {
+	if g.APIKey == "" {
+		return &http.Client{Timeout: timeout}
+	}
+	return &http.Client{Timeout: timeout, Transport: keyTransport{key: g.APIKey, next: http.DefaultTransport}}
+}
+
+// keyTransport adds the x-api-key header to requests that do not carry one.
+type keyTransport struct {
+	key  string
+	next http.RoundTripper
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("x-api-key") != "" {
+		return t.next.RoundTrip(r)
+	}
+	r = r.Clone(r.Context())
+	r.Header.Set("x-api-key", t.key)
+	return t.next.RoundTrip(r)
 }
 
 // errReported is returned by a command that has already told the user what went wrong.

@@ -154,7 +154,7 @@ func callAPI(g *globals, method, path string, timeout time.Duration) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	resp, err := (&http.Client{Timeout: timeout}).Do(req)
+	resp, err := g.httpClient(timeout).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the API at %s: %w (is `sdp up` running? set --endpoint-url)", g.EndpointURL, err)
 	}

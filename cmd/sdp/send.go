@@ -42,7 +42,7 @@ type sendSummary struct {
 // when a file cannot be read or split, when the API cannot be reached, or when any event was rejected, so a
 // script can tell a partial success from a full one.
 func (c *sendCmd) Run(g *globals) error {
-	client := &http.Client{Timeout: c.Timeout}
+	client := g.httpClient(c.Timeout)
 	url := strings.TrimSuffix(g.EndpointURL, "/") + "/v1/events"
 	var all []sendSummary
 	failed := false
@@ -172,8 +172,17 @@ func (c *sendCmd) sendChunk(ctx context.Context, client *http.Client, url string
 			resp.StatusCode == http.StatusUnsupportedMediaType {
 			return fmt.Errorf("the ingest API answered %s: %s", resp.Status, strings.TrimSpace(string(data)))
 		}
-		sum.Accepted += ans.Accepted
 		var retry []int
+		// An answer of the server rather than of ingest (401 without the API key, 503 over its bound of
+		// concurrent requests) lists no outcomes: it is an error for the whole file, but for a 503, which is
+		// retried as a whole.
+		if resp.StatusCode >= 400 && ans.Accepted == 0 && len(ans.Errors) == 0 {
+			if resp.StatusCode != http.StatusServiceUnavailable || attempt >= c.MaxRetries {
+				return fmt.Errorf("the ingest API answered %s: %s", resp.Status, strings.TrimSpace(string(data)))
+			}
+			retry = pending
+		}
+		sum.Accepted += ans.Accepted
 		for _, e := range ans.Errors {
 			if e.Index < 0 || e.Index >= len(pending) {
 				return fmt.Errorf("the ingest API answered with an event index %d out of range", e.Index)

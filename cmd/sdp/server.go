@@ -1,11 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/segmentio/encoding/json"
@@ -354,4 +359,105 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	w.Write(b)
 	w.Write([]byte("\n"))
+}
+
+// Defaults of the local HTTP server's limits (sdp up flags; stackConfig's zero values).
+const (
+	defaultMaxHeaderBytes    = 64 << 10
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = time.Minute
+	// defaultWriteTimeout leaves room for the longest synchronous invocation of the template's functions
+	// (120 s) through the Invoke API. The dashboard's event stream has no write deadline.
+	defaultWriteTimeout = 5 * time.Minute
+	defaultIdleTimeout  = 2 * time.Minute
+	// defaultMaxBodyBytes is above the ingest function's own limit (Lambda's 6 MB payload), which it keeps.
+	defaultMaxBodyBytes  = 8 << 20
+	defaultMaxConcurrent = 256
+)
+
+// Where the dashboard is served; these GET routes also take the key as ?key= or as the cookie the page
+// gets when it is opened with ?key=, since a browser sends no header for a page, a script or an EventSource.
+const (
+	dashboardStreamPath = "/v1/dashboard/stream"
+	apiKeyCookie        = "sdp_api_key"
+)
+
+// guard wraps the API in the server's protections, in order: at most MaxConcurrent requests at once
+// (503 with Retry-After beyond), the API key on every route but GET /healthz (401 without it), and a bound
+// on the body of every POST (413 above it). The dashboard's event stream is exempt from the write timeout.
+func (s *stack) guard(next http.Handler) http.Handler {
+	maxBody := int64(cmp.Or(s.cfg.MaxBodyBytes, defaultMaxBodyBytes))
+	sem := make(chan struct{}, cmp.Or(s.cfg.MaxConcurrent, defaultMaxConcurrent))
+	var want [sha256.Size]byte
+	if s.cfg.APIKey != "" {
+		want = sha256.Sum256([]byte(s.cfg.APIKey))
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "the server is at its bound of concurrent requests (sdp up --max-concurrent); retry shortly")
+			return
+		}
+		open := r.Method == http.MethodGet && r.URL.Path == "/healthz"
+		if s.cfg.APIKey != "" && !open {
+			key, fromQuery := requestKey(r)
+			got := sha256.Sum256([]byte(key))
+			if key == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="sdp"`)
+				writeError(w, http.StatusUnauthorized, "this stack requires its API key: send the header x-api-key: KEY or Authorization: Bearer KEY "+
+					"(sdp --api-key KEY, or SDP_API_KEY), and open the dashboard at /?key=KEY")
+				return
+			}
+			if fromQuery && r.URL.Path == "/" {
+				// The page's scripts and styles load without the query: they carry the key as this cookie.
+				http.SetCookie(w, &http.Cookie{Name: apiKeyCookie, Value: key, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			}
+		}
+		if r.Method == http.MethodPost {
+			if r.ContentLength > maxBody {
+				writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is %d bytes, over the limit of %d (sdp up --max-body-bytes)", r.ContentLength, maxBody))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+		if r.URL.Path == dashboardStreamPath {
+			// The stream lasts as long as the page is open: no write deadline, and no read deadline either
+			// (its expiry would end the request's context). A writer that does not support deadlines keeps
+			// the server's, and the page then reconnects.
+			rc := http.NewResponseController(w)
+			if err := errors.Join(rc.SetWriteDeadline(time.Time{}), rc.SetReadDeadline(time.Time{})); err != nil {
+				s.log.Debug("the dashboard stream keeps the server's timeouts", "error", err)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requestKey is the API key a request carries: the x-api-key header, an Authorization: Bearer header, or,
+// for GET requests of the dashboard (fromQuery), ?key= or the dashboard's cookie.
+func requestKey(r *http.Request) (key string, fromQuery bool) {
+	if k := r.Header.Get("x-api-key"); k != "" {
+		return k, false
+	}
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:]), false
+	}
+	if r.Method != http.MethodGet || !isDashboardPath(r.URL.Path) {
+		return "", false
+	}
+	if k := r.URL.Query().Get("key"); k != "" {
+		return k, true
+	}
+	if c, err := r.Cookie(apiKeyCookie); err == nil {
+		return c.Value, false
+	}
+	return "", false
+}
+
+// isDashboardPath reports whether path is the dashboard's page, one of its assets or its API.
+func isDashboardPath(path string) bool {
+	return path == "/" || strings.HasPrefix(path, "/assets/") || path == "/v1/dashboard" || path == dashboardStreamPath
 }

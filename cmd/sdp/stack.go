@@ -83,6 +83,19 @@ type stackConfig struct {
 	// stand-ins: the stream, the tables and the dead-letter queue.
 	AWS    *awsBackend
 	Logger *slog.Logger
+
+	// APIKey, when set, is required on every route but GET /healthz (see guard).
+	APIKey string
+	// The HTTP server's limits; each zero value means its default (see defaultMaxHeaderBytes and after).
+	MaxHeaderBytes    int
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// MaxBodyBytes bounds the body of every POST; ingest keeps its own, lower, limit.
+	MaxBodyBytes int
+	// MaxConcurrent bounds the requests served at once; beyond it the server answers 503.
+	MaxConcurrent int
 }
 
 // stack is the whole pipeline in one process.
@@ -331,7 +344,14 @@ func (s *stack) Run(ctx context.Context, ready func(addr string)) error {
 	}
 	s.ln = ln
 	s.started = time.Now()
-	s.srv = &http.Server{Handler: s.routes(ctx), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{
+		Handler:           s.guard(s.routes(ctx)),
+		MaxHeaderBytes:    cmp.Or(s.cfg.MaxHeaderBytes, defaultMaxHeaderBytes),
+		ReadHeaderTimeout: cmp.Or(s.cfg.ReadHeaderTimeout, defaultReadHeaderTimeout),
+		ReadTimeout:       cmp.Or(s.cfg.ReadTimeout, defaultReadTimeout),
+		WriteTimeout:      cmp.Or(s.cfg.WriteTimeout, defaultWriteTimeout),
+		IdleTimeout:       cmp.Or(s.cfg.IdleTimeout, defaultIdleTimeout),
+	}
 
 	// The loops get their own context: they must outlive the HTTP server, so that requests in flight when
 	// the stop comes still find the stream and the stores open.

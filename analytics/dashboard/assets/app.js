@@ -237,13 +237,19 @@
     $('#feed').textContent = { sse: 'live', poll: 'polling', reconnecting: 'reconnecting…', offline: 'not reachable' }[state] || state;
   }
 
+  // withKey passes on the API key the page was opened with (/?key=KEY), for a stack that requires one.
+  function withKey(path) {
+    const key = new URLSearchParams(location.search).get('key');
+    return key ? path + '?key=' + encodeURIComponent(key) : path;
+  }
+
   let polling = false;
   function startPolling() {
     if (polling) return;
     polling = true;
     const poll = async () => {
       try {
-        const r = await fetch('/v1/dashboard', { cache: 'no-store' });
+        const r = await fetch(withKey('/v1/dashboard'), { cache: 'no-store' });
         if (!r.ok) throw new Error(r.status + ' ' + r.statusText);
         show(await r.json());
         setFeed('poll');
@@ -259,7 +265,7 @@
   function startStream() {
     const params = new URLSearchParams(location.search);
     if (!('EventSource' in window) || params.get('feed') === 'poll') return startPolling();
-    const es = new EventSource('/v1/dashboard/stream');
+    const es = new EventSource(withKey('/v1/dashboard/stream'));
     let got = false;
     // A stream that sends nothing within 5 s (a proxy that buffers it, say) is given up for polling.
     const giveUp = setTimeout(() => { if (!got) { es.close(); startPolling(); } }, 5000);
