@@ -798,9 +798,9 @@ func (s *bfAPISink) post(ctx context.Context, body []byte) (int, ingest.Response
 		resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
 		return resp.StatusCode, ans, 0, fmt.Errorf("the ingest API at %s answered %s: %s", s.url, resp.Status, strings.TrimSpace(string(data)))
 	}
-	// An error answer without outcomes is the server's, not ingest's (503 over sdp up's bound of concurrent
-	// requests): the whole batch is still to send.
-	if resp.StatusCode >= 400 && ans.Accepted == 0 && len(ans.Errors) == 0 {
+	// The server refused the whole request (503 over sdp up's bound of concurrent requests): the whole batch
+	// is still to send.
+	if refusedWhole(resp.StatusCode, ans) {
 		return resp.StatusCode, ans, 0, fmt.Errorf("the ingest API at %s answered %s: %s", s.url, resp.Status, strings.TrimSpace(string(data)))
 	}
 	wait := time.Second

@@ -176,7 +176,7 @@ func (c *sendCmd) sendChunk(ctx context.Context, client *http.Client, url string
 		// An answer of the server rather than of ingest (401 without the API key, 503 over its bound of
 		// concurrent requests) lists no outcomes: it is an error for the whole file, but for a 503, which is
 		// retried as a whole.
-		if resp.StatusCode >= 400 && ans.Accepted == 0 && len(ans.Errors) == 0 {
+		if refusedWhole(resp.StatusCode, ans) {
 			if resp.StatusCode != http.StatusServiceUnavailable || attempt >= c.MaxRetries {
 				return fmt.Errorf("the ingest API answered %s: %s", resp.Status, strings.TrimSpace(string(data)))
 			}
@@ -210,4 +210,11 @@ func (c *sendCmd) sendChunk(ctx context.Context, client *http.Client, url string
 		}
 	}
 	return nil
+}
+
+// refusedWhole reports whether an answer of the ingest API is the server's refusal of the whole request (401
+// without the API key, 503 over sdp up's bound of concurrent requests) rather than ingest's per-event outcomes:
+// an error status that lists none.
+func refusedWhole(status int, ans ingest.Response) bool {
+	return status >= 400 && ans.Accepted == 0 && len(ans.Errors) == 0
 }
