@@ -1,8 +1,8 @@
 package analytics_test
 
 import (
-	"bytes"
 	"context"
+	"reflect"
 	"testing"
 
 	"github.com/segmentio/encoding/json"
@@ -52,15 +52,13 @@ func FuzzAggregateUnmarshalBinary(f *testing.F) {
 		if err := again.UnmarshalBinary(enc); err != nil {
 			t.Fatalf("UnmarshalBinary of a re-encoded aggregate: %v", err)
 		}
-		enc2, err := again.MarshalBinary()
-		if err != nil {
-			t.Fatalf("MarshalBinary, second time: %v", err)
-		}
-		if !bytes.Equal(enc, enc2) {
-			t.Fatalf("the encoding is not stable: %d bytes, then %d", len(enc), len(enc2))
-		}
-		if again.Count != a.Count || again.Late != a.Late {
-			t.Fatalf("count %d late %d after a round trip; want %d and %d", again.Count, again.Late, a.Count, a.Late)
+		// The figures survive the round trip. The bytes may not: a HyperLogLog decoded from foreign bytes can
+		// re-encode its sparse list in another (equivalent) order, which TestAggregateEncoding rules out for
+		// the aggregates this package writes.
+		if again.Count != a.Count || again.Late != a.Late || again.Uniques() != a.Uniques() ||
+			!reflect.DeepEqual(again.Measures(), a.Measures()) || !reflect.DeepEqual(again.Top(analytics.TopCapacity), a.Top(analytics.TopCapacity)) {
+			t.Fatalf("the figures changed in a round trip: count %d late %d uniques %d; want %d, %d and %d",
+				again.Count, again.Late, again.Uniques(), a.Count, a.Late, a.Uniques())
 		}
 	})
 }
