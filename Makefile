@@ -10,13 +10,12 @@ BENCH_COUNT ?= 6
 ## test: install what the tests need, lint, and run every test (the README's test command)
 test: tools lint
 	SDP_REQUIRE_AWSCLI=1 SDP_REQUIRE_NPM_TOOLS=1 SDP_REQUIRE_EMULATORS=1 $(GO) test $(TEST_FLAGS) ./...
-	$(MAKE) fuzz-differential
 	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 ## fuzz: every fuzz target of the module (decoders, parsers, the differential validators) for FUZZTIME each;
 ## a crasher fails the run and is saved under the package's testdata/fuzz, where it stays as a regression test.
-## make test runs each for TEST_FUZZTIME.
-TEST_FUZZTIME ?= 5s
+## Two targets run at a time (FUZZ_JOBS); make test runs each for TEST_FUZZTIME.
+TEST_FUZZTIME ?= 30s
 fuzz:
 	bash tools/fuzz.sh $(FUZZTIME)
 
@@ -24,8 +23,7 @@ fuzz:
 ## on generated documents, for a bounded time each (FUZZTIME); a disagreement fails and is saved in testdata/fuzz
 FUZZTIME ?= 30s
 fuzz-differential:
-	$(GO) test -run '^$$' -fuzz '^FuzzCompiledMatchesReference$$' -fuzztime $(FUZZTIME) ./event
-	$(GO) test -run '^$$' -fuzz '^FuzzGeneratedMatchesReference$$' -fuzztime $(FUZZTIME) ./event
+	bash tools/fuzz.sh $(FUZZTIME) 'MatchesReference$$'
 
 ## tools: Go modules, the pinned npm test tools (tools/npm) and the AWS CLI v2 (a real client of the local Lambda Invoke API)
 tools:
