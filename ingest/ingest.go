@@ -16,7 +16,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 )
 
 // Producer is the port ingest writes to: the stream (a Kinesis adapter or the local log).
@@ -57,6 +62,11 @@ type Handler struct {
 	objects *objectPath
 	// stats counts the bodies and their events (Stats).
 	stats counters
+	// metrics, when set, counts accepted and rejected events under the Function dimension function.
+	metrics  *telemetry.Pipeline
+	function string
+	// tracer, when set, traces each body and stamps its trace header into the events (WithTracerProvider).
+	tracer trace.Tracer
 }
 
 // New returns a Handler that checks events with v and writes the valid ones to p. Both are required. New
@@ -115,7 +125,28 @@ type ItemError struct {
 // wraps event.ErrUnsupportedMediaType, event.ErrUnsupportedEncoding, event.ErrTooLarge or
 // event.ErrMalformed, and the status and Response are set too. Invalid events and events that the stream
 // did not take are reported in the Response, never as an error.
-func (h *Handler) Ingest(ctx context.Context, contentType, contentEncoding string, body []byte) (int, Response, error) {
+func (h *Handler) Ingest(ctx context.Context, contentType, contentEncoding string, body []byte) (status int, resp Response, err error) {
+	if h.tracer != nil {
+		var span trace.Span
+		ctx, span = h.tracer.Start(ctx, "ingest", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.Int("sdp.body_bytes", len(body))))
+		defer func() {
+			span.SetAttributes(attribute.Int("http.response.status_code", status),
+				attribute.Int("sdp.accepted", resp.Accepted), attribute.Int("sdp.rejected", resp.Rejected))
+			if status >= 500 {
+				span.SetStatus(codes.Error, "the stream did not take the events")
+			}
+			span.End()
+		}()
+	}
+	status, resp, err = h.ingest(ctx, contentType, contentEncoding, body)
+	h.log.LogAttrs(ctx, slog.LevelDebug, "ingest: body handled", slog.Int("status", status),
+		slog.Int("accepted", resp.Accepted), slog.Int("rejected", resp.Rejected))
+	return status, resp, err
+}
+
+// ingest is Ingest within its span.
+func (h *Handler) ingest(ctx context.Context, contentType, contentEncoding string, body []byte) (int, Response, error) {
 	lim := h.limits
 	if len(body) > lim.MaxBodyBytes {
 		return h.bodyError(fmt.Errorf("%w: the body is %d bytes, the limit is %d", event.ErrTooLarge, len(body), lim.MaxBodyBytes))
@@ -134,11 +165,20 @@ func (h *Handler) Ingest(ctx context.Context, contentType, contentEncoding strin
 	}
 	defer h.intakes.Put(in)
 	in.reset(h, lim)
+	if h.tracer != nil {
+		in.header = telemetry.TraceHeader(ctx)
+	}
 	if err := event.Split(format, decoded, lim, in.add); err != nil {
 		return h.bodyError(err)
 	}
 	accepted, throttled, failed := h.produce(ctx, in)
 	h.stats.body(accepted, in.reasons)
+	if m := h.metrics; m != nil {
+		m.EventsAccepted.Add(float64(accepted), h.function)
+		for _, r := range in.reasons {
+			m.EventsRejected.Add(1, h.function, metricReason(r))
+		}
+	}
 	if throttled || failed {
 		// Producer failures were appended after the validation errors: put them back in index order.
 		slices.SortFunc(in.errs, func(a, b ItemError) int { return a.Index - b.Index })
@@ -163,6 +203,9 @@ func (h *Handler) Ingest(ctx context.Context, contentType, contentEncoding strin
 // bodyError counts a body refused as a whole and returns the answer to it.
 func (h *Handler) bodyError(err error) (int, Response, error) {
 	h.stats.refuse(refusalOf(err))
+	if m := h.metrics; m != nil {
+		m.EventsRejected.Add(1, h.function, metricReason(refusalOf(err)))
+	}
 	status := http.StatusBadRequest
 	switch {
 	case errors.Is(err, event.ErrUnsupportedMediaType), errors.Is(err, event.ErrUnsupportedEncoding):
@@ -188,6 +231,10 @@ type intake struct {
 	errs []ItemError
 	// reasons holds the Stats reason of each entry of errs (not in their order once errs is sorted).
 	reasons []string
+	// header, when set, is the trace header written into each valid event; traced holds those events, which
+	// recs point into.
+	header string
+	traced []byte
 }
 
 // add is event.Split's callback for the event at index i.
@@ -218,6 +265,11 @@ func (in *intake) add(i int, raw []byte, splitErr error) {
 		return
 	}
 	pk := ev.PartitionKey()
+	if in.header != "" {
+		start := len(in.traced)
+		in.traced = telemetry.AppendEventTrace(in.traced, raw, in.header)
+		raw = in.traced[start:len(in.traced):len(in.traced)]
+	}
 	if n := len(raw) + len(pk); n > in.lim.MaxEventBytes {
 		// A stream record holds the event and its partition key.
 		in.reject(i, ev.ID, &event.ValidationError{Rule: "maxEventBytes",
@@ -236,7 +288,7 @@ func (in *intake) reset(h *Handler, lim event.Limits) {
 	clear(in.ids)
 	clear(in.seen)
 	*in = intake{h: h, lim: lim, recs: in.recs[:0], index: in.index[:0], ids: in.ids[:0], seen: in.seen,
-		errs: make([]ItemError, 0, 4), reasons: in.reasons[:0]}
+		errs: make([]ItemError, 0, 4), reasons: in.reasons[:0], traced: in.traced[:0]}
 }
 
 // reject records why the event at index i is refused.

@@ -4,7 +4,10 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 )
 
 // Option configures a Handler.
@@ -20,6 +23,24 @@ func WithLogger(l *slog.Logger) Option {
 	return func(h *Handler) {
 		if l != nil {
 			h.log = l
+		}
+	}
+}
+
+// WithMetrics counts the events the stream took and those rejected, by reason, in m, with the function name
+// fn as the Function dimension. A body refused as a whole counts as one rejection.
+func WithMetrics(m *telemetry.Pipeline, fn string) Option {
+	return func(h *Handler) { h.metrics, h.function = m, fn }
+}
+
+// WithTracerProvider traces each body with a span of tp and writes the span's X-Ray trace header into every
+// event the Handler sends to the stream, as the CloudEvents attribute telemetry.EventTraceAttribute (an event
+// that has one keeps it), so that the consumer and the workflow continue the trace. Without it the Handler
+// neither traces nor changes events.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(h *Handler) {
+		if tp != nil {
+			h.tracer = tp.Tracer("github.com/serverless-data-platform/sdp/ingest")
 		}
 	}
 }

@@ -3,10 +3,12 @@ package ingest
 import (
 	"errors"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 )
 
 // Stats counts what a Handler did since it was made: the bodies it was given and the fate of their events.
@@ -127,4 +129,30 @@ func refusalOf(err error) string {
 		return "malformed"
 	}
 	return otherReason
+}
+
+// metricReason maps a Stats reason (a validation rule, a refusal or a stream error code) to the small, fixed
+// vocabulary of the EventsRejected metric's Reason dimension, so that the dimension's values stay few:
+// unknown_type, malformed (not JSON, not UTF-8, too deep, an unsupported content type or encoding),
+// too_large, duplicate_id, throttled (the stream pushed back), stream_error (another stream error), other
+// (a failure that is none of these), and invalid (any other schema rule).
+func metricReason(reason string) string {
+	switch reason {
+	case "unknownType":
+		return telemetry.ReasonUnknownType
+	case "json", "utf8", "maxDepth", "malformed", "unsupportedMediaType", "unsupportedEncoding":
+		return telemetry.ReasonMalformed
+	case "maxEventBytes", "tooLarge":
+		return telemetry.ReasonTooLarge
+	case "duplicateId":
+		return telemetry.ReasonDuplicateID
+	case event.ErrCodeThroughputExceeded:
+		return telemetry.ReasonThrottled
+	case otherReason:
+		return telemetry.ReasonOther
+	}
+	if reason == event.ErrCodeInternalFailure || strings.HasSuffix(reason, "Exception") {
+		return telemetry.ReasonStreamError
+	}
+	return telemetry.ReasonInvalid
 }

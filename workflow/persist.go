@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/segmentio/encoding/json"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 )
 
 // Store is the curated table, as the persist function uses it.
@@ -25,6 +30,21 @@ type Store interface {
 type Persister struct {
 	store Store
 	now   func() time.Time
+	// metrics, function and tracer are set by Instrument.
+	metrics  *telemetry.Pipeline
+	function string
+	tracer   trace.Tracer
+}
+
+// Instrument makes p count the items it writes and their end-to-end latency (from the stream's arrival time
+// to the write) in m, with fn as the Function dimension, and trace each write with a span of tp. Either may
+// be nil. Call it before p is used.
+func (p *Persister) Instrument(m *telemetry.Pipeline, fn string, tp trace.TracerProvider) *Persister {
+	p.metrics, p.function = m, fn
+	if tp != nil {
+		p.tracer = tp.Tracer("github.com/serverless-data-platform/sdp/workflow")
+	}
+	return p
 }
 
 // NewPersister returns the persist function over the curated table s; now stamps CuratedAt (nil means
@@ -57,7 +77,27 @@ func (p *Persister) Handle(ctx context.Context, in PersistInput) (PersistOutput,
 	for i := range in.Items {
 		in.Items[i].CuratedAt = now
 	}
-	if err := p.store.Put(ctx, in.Items); err != nil {
+	ctx = telemetry.With(ctx, slog.String(telemetry.KeyBatchID, in.BatchID))
+	var span trace.Span
+	if p.tracer != nil {
+		ctx, span = p.tracer.Start(ctx, "curated.put", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.Int("sdp.items", len(in.Items))))
+		defer span.End()
+	}
+	err := p.store.Put(ctx, in.Items)
+	if err == nil && p.metrics != nil {
+		done := p.now()
+		p.metrics.Curated.Add(float64(len(in.Items)), p.function)
+		for i := range in.Items {
+			if at := in.Items[i].ArrivalTime; !at.IsZero() {
+				p.metrics.EndToEndLatency.Observe(float64(done.Sub(at).Milliseconds()), p.function)
+			}
+		}
+	}
+	if err != nil {
+		if span != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
 		typ := ErrorTypeStoreUnavailable
 		var perm interface{ Permanent() bool }
 		if errors.As(err, &perm) && perm.Permanent() {

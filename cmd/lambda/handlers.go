@@ -7,13 +7,17 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/analytics/export"
 	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/ingest"
 	"github.com/serverless-data-platform/sdp/ingest/bulk"
+	"github.com/serverless-data-platform/sdp/internal/faults"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 	"github.com/serverless-data-platform/sdp/stream/consumer"
 	"github.com/serverless-data-platform/sdp/workflow"
 	"github.com/serverless-data-platform/sdp/workflow/sfn"
@@ -55,6 +59,11 @@ type deps struct {
 	// the path is off (S3 events are refused as unsupported).
 	newObjectStores func(cfg aws.Config, s settings) ingest.ObjectStores
 	newSelfInvoker  func(cfg aws.Config, s settings) ingest.SelfInvoker
+	// metrics and tracer are the function's metrics (written as EMF after each invocation) and tracer
+	// provider; nil means none. faults, when set (SDP_FAULTS), injects faults into the SDK's transport.
+	metrics *telemetry.Pipeline
+	tracer  trace.TracerProvider
+	faults  *faults.Injector
 }
 
 // awsDeps are the deps of a function running in Lambda: the SDK's default configuration (region and the
@@ -76,7 +85,6 @@ func awsDeps() deps {
 // newHandler builds the function s.Handler names. It runs once per execution environment, at init: the
 // clients it builds are reused by every invocation.
 func newHandler(ctx context.Context, s settings, d deps, log *slog.Logger) (lambda.Handler, error) {
-	log = log.With("function", s.Handler)
 	switch s.Handler {
 	case nameIngest:
 		return newIngest(ctx, s, d, log)
@@ -107,6 +115,16 @@ func loadConfig(ctx context.Context, d deps, function string) (aws.Config, error
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("the %s function: loading the AWS configuration: %w", function, err)
 	}
+	if d.faults != nil {
+		next := cfg.HTTPClient
+		if next == nil {
+			next = awshttp.NewBuildableClient()
+		}
+		cfg.HTTPClient = d.faults.HTTPClient(next)
+	}
+	if d.tracer != nil {
+		telemetry.InstrumentAWS(&cfg, d.tracer)
+	}
 	return cfg, nil
 }
 
@@ -130,7 +148,8 @@ func newIngest(ctx context.Context, s settings, d deps, log *slog.Logger) (lambd
 	if err != nil {
 		return nil, err
 	}
-	opts := []ingest.Option{ingest.WithLogger(log)}
+	opts := []ingest.Option{ingest.WithLogger(log), ingest.WithMetrics(d.metrics, nameIngest),
+		ingest.WithTracerProvider(d.tracer)}
 	if d.newObjectStores != nil {
 		g, err := bulk.NewIngester(reg, p, bulk.WithLogger(log))
 		if err != nil {
@@ -161,7 +180,8 @@ func newConsumer(ctx context.Context, s settings, d deps, log *slog.Logger) (lam
 	}
 	ex := sfn.New(sfn.NewClient(cfg, s.SFNEndpoint), s.WorkflowARN, sfn.WithLogger(log))
 	// The consumer decodes its payload itself (Invoke), faster than the runtime's reflection-based decoder.
-	return consumer.New(ex, consumer.WithLogger(log), consumer.WithValidator(reg)), nil
+	return consumer.New(ex, consumer.WithLogger(log), consumer.WithValidator(reg),
+		consumer.WithMetrics(d.metrics, nameConsumer), consumer.WithTracerProvider(d.tracer)), nil
 }
 
 // newEnrich builds the enrich function with the rules PROCESSING_RULES, the schemas' measures and the
@@ -196,7 +216,7 @@ func newPersist(ctx context.Context, s settings, d deps, log *slog.Logger) (lamb
 	if err != nil {
 		return nil, err
 	}
-	return workflow.NewPersister(store, nil), nil
+	return workflow.NewPersister(store, nil).Instrument(d.metrics, namePersist, d.tracer), nil
 }
 
 // newAnalytics builds the analytics function over the aggregates table AGGREGATES_TABLE, with the windowing
@@ -217,7 +237,7 @@ func newAnalytics(ctx context.Context, s settings, d deps, log *slog.Logger) (la
 	if err != nil {
 		return nil, err
 	}
-	return analytics.NewFunction(store), nil
+	return analytics.NewFunction(store).Instrument(d.tracer), nil
 }
 
 // newRegistry loads the event schemas for the function name, and logs each type whose schema the schema

@@ -16,23 +16,51 @@ package main
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/serverless-data-platform/sdp/internal/faults"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 )
 
 func main() {
 	s := loadSettings(os.Getenv)
 	log := newLogger(os.Stdout, s.LogLevel)
-	h, err := newHandler(context.Background(), s, awsDeps(), log)
+	ctx := context.Background()
+	// Spans are exported over OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT (or its traces variant) is set, as
+	// with the ADOT collector layer; X-Ray's own segments come from the function's active tracing.
+	tp, err := telemetry.NewTracerProvider(ctx, telemetry.TraceConfig{ServiceName: s.Handler, Getenv: os.Getenv})
+	if err != nil {
+		log.Error("init failed", "handler", s.Handler, "error", err.Error())
+		os.Exit(1)
+	}
+	metrics := telemetry.NewRegistry("sdp")
+	d := awsDeps()
+	d.metrics, d.tracer = telemetry.NewPipeline(metrics), tp
+	if s.Faults != "" {
+		spec, err := faults.Parse(s.Faults)
+		if err != nil {
+			log.Error("init failed", "handler", s.Handler, "error", "SDP_FAULTS: "+err.Error())
+			os.Exit(1)
+		}
+		d.faults = faults.New(spec, uint64(time.Now().UnixNano()))
+		log.Warn("fault injection is on", "faults", spec.String())
+	}
+	h, err := newHandler(ctx, s, d, log)
 	if err != nil {
 		// An init error: Lambda reports Runtime.ExitError and the log line says why.
 		log.Error("init failed", "handler", s.Handler, "error", err.Error())
 		os.Exit(1)
 	}
+	h = &instrumented{next: h, name: s.Handler, metrics: metrics, emf: os.Stdout, tracer: tp, log: log}
 	// SIGTERM comes about 500 ms before Lambda stops the execution environment: the last log line is
-	// written and stdout synced before the process exits on its own.
+	// written, the spans flushed and stdout synced before the process exits on its own.
 	lambda.StartWithOptions(h, lambda.WithEnableSIGTERM(func() {
 		log.Info("shutting down", "handler", s.Handler)
+		sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		_ = tp.Shutdown(sctx)
+		cancel()
 		_ = os.Stdout.Sync()
 		os.Exit(0)
 	}))

@@ -210,7 +210,7 @@ func TestRIE(t *testing.T) {
 			check: func(t *testing.T, fn *function, _ map[string]string, status int, body []byte) {
 				// The emulator answers 502 with no body when the runtime exits during init.
 				wantStatus(t, status, body, http.StatusBadGateway)
-				fn.waitOutput(t, `"msg":"init failed","handler":"consumer","error":"the consumer function needs WORKFLOW_ARN`)
+				fn.waitOutput(t, `"message":"init failed","handler":"consumer","error":"the consumer function needs WORKFLOW_ARN`)
 			},
 		},
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/analytics"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 	"github.com/serverless-data-platform/sdp/workflow"
 )
 
@@ -62,6 +63,8 @@ const (
 	// envExportLateHorizon is how far back each export looks for windows that changed after they were
 	// exported (a Go duration, default export.LateHorizon).
 	envExportLateHorizon = "SDP_EXPORT_LATE_HORIZON"
+	// envFaults injects faults into the SDK's transport (see settings.Faults).
+	envFaults = "SDP_FAULTS"
 )
 
 // defaultExportPrefix is the export's key prefix when SDP_EXPORT_PREFIX is not set.
@@ -93,6 +96,9 @@ type settings struct {
 	ExportBucket      string
 	ExportPrefix      string
 	ExportLateHorizon string
+	// Faults, when set, injects faults into the AWS SDK's transport (as `sdp up --faults` does), for chaos
+	// tests of a deployed stack: point=probability pairs such as table.throttle=0.1.
+	Faults string
 }
 
 // loadSettings reads the settings through getenv (os.Getenv in main).
@@ -113,6 +119,7 @@ func loadSettings(getenv func(string) string) settings {
 		ExportBucket:      strings.TrimSpace(getenv(envExportBucket)),
 		ExportPrefix:      strings.TrimSpace(getenv(envExportPrefix)),
 		ExportLateHorizon: strings.TrimSpace(getenv(envExportLateHorizon)),
+		Faults:            strings.TrimSpace(getenv(envFaults)),
 	}
 	// The SDK's rules: the service's variable wins over the global one, and both are ignored when told so.
 	if !strings.EqualFold(getenv(envIgnoreEndpoints), "true") {
@@ -144,21 +151,11 @@ func logLevel(v string) slog.Level {
 	return slog.LevelInfo
 }
 
-// newLogger returns the functions' logger: JSON lines on w in the shape Lambda's JSON log format filters by
-// level ("level" and an RFC 3339 "timestamp").
+// newLogger returns the functions' logger: JSON lines on w in the shape of Lambda's JSON log format
+// ("timestamp", "level", "message", "requestId"), with the invocation's function, cold start and trace id
+// and the pipeline's correlation fields (telemetry.NewHandler).
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
-		Level: level,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				a.Key = "timestamp"
-				if t, ok := a.Value.Any().(time.Time); ok {
-					a.Value = slog.StringValue(t.UTC().Format(time.RFC3339Nano))
-				}
-			}
-			return a
-		},
-	}))
+	return slog.New(telemetry.NewHandler(w, telemetry.HandlerOptions{Level: level}))
 }
 
 // parseRules reads processing rules: a JSON array of rules, or one rule per line in ParseRule's form (blank

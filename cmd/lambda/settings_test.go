@@ -96,8 +96,8 @@ func TestNewLogger(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
 		t.Fatalf("log output %q is not one JSON object: %v", buf.String(), err)
 	}
-	if line["level"] != "WARN" || line["msg"] != "kept" || line["k"] != "v" {
-		t.Errorf("log line = %v, want level WARN, msg kept, k v", line)
+	if line["level"] != "WARN" || line["message"] != "kept" || line["k"] != "v" {
+		t.Errorf("log line = %v, want level WARN, message kept, k v", line)
 	}
 	ts, _ := line["timestamp"].(string)
 	if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {

@@ -94,10 +94,10 @@ func analyticsEvents(n int, now time.Time) []truthEvent {
 	return out
 }
 
-// faults injects the failures at-least-once delivery brings: lost answers of the analytics function after it
+// analyticsFaults injects the failures at-least-once delivery brings: lost answers of the analytics function after it
 // counted (the workflow retries it), analytics failures before it counts, and consumer invocations that fail
 // after the whole workflow ran (the mapping retries and bisects the batch, so records are processed again).
-type faults struct {
+type analyticsFaults struct {
 	analyticsCalls, lostAnswers, failedBefore atomic.Int64
 	mu                                        sync.Mutex
 	failedOnce                                map[string]bool // sequence numbers whose batch failed once
@@ -105,7 +105,7 @@ type faults struct {
 }
 
 // wrap is stackConfig.WrapHandler.
-func (f *faults) wrap(name string, h lambda.Handler) lambda.Handler {
+func (f *analyticsFaults) wrap(name string, h lambda.Handler) lambda.Handler {
 	if name != "analytics" {
 		return h
 	}
@@ -129,7 +129,7 @@ func (f *faults) wrap(name string, h lambda.Handler) lambda.Handler {
 
 // observe is stackConfig.Observe: every 6th batch whose records never failed this way is processed and then
 // reported as a function error, once per record.
-func (f *faults) observe(next esm.Function) esm.Function {
+func (f *analyticsFaults) observe(next esm.Function) esm.Function {
 	var calls atomic.Int64
 	return func(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 		resp, err := next(ctx, ev)
@@ -171,7 +171,7 @@ func TestAnalyticsExactlyOnce(t *testing.T) {
 	now := time.Now().UTC()
 	evs := analyticsEvents(n, now)
 	win := analytics.Windowing{Size: 5 * time.Minute, AllowedLateness: 30 * time.Minute}
-	f := &faults{failedOnce: map[string]bool{}}
+	f := &analyticsFaults{failedOnce: map[string]bool{}}
 	dir := t.TempDir()
 	quick := func(c *esm.Config) {
 		c.RetryBackoff = esm.Backoff{Min: 2 * time.Millisecond, Max: 20 * time.Millisecond}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,14 +21,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/internal/emulator"
 	"github.com/serverless-data-platform/sdp/stream/dlq"
 	"github.com/serverless-data-platform/sdp/stream/esm"
-	"github.com/serverless-data-platform/sdp/stream/shardlog"
 	"github.com/serverless-data-platform/sdp/workflow"
 	"github.com/serverless-data-platform/sdp/workflow/asl"
 	"github.com/serverless-data-platform/sdp/workflow/history"
@@ -358,67 +355,10 @@ func runEndToEnd(t *testing.T, n int, cfg stackConfig) {
 		}
 	}
 
-	// The stream's view: where each accepted event is, to check the DLQ ranges.
-	type located struct {
-		seq    string
-		poison bool
-	}
-	byShard := map[string][]located{}
-	for _, shard := range s.reader.ShardIDs() {
-		after := ""
-		for {
-			recs, err := s.reader.ReadAfter(ctx, shard, after, 1000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(recs) == 0 {
-				break
-			}
-			for _, r := range recs {
-				var ev struct{ ID string }
-				if err := json.Unmarshal(r.Data, &ev); err != nil {
-					t.Fatal(err)
-				}
-				byShard[shard] = append(byShard[shard], located{r.SequenceNumber, byID[ev.ID].poison})
-			}
-			after = recs[len(recs)-1].SequenceNumber
-		}
-	}
-
 	// Every poison record is covered by exactly one on-failure record of its shard, and no such record
 	// covers a healthy one.
-	msgs, err := s.dlq.List(ctx, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	covered := 0
-	for _, m := range msgs {
-		var of dlq.OnFailure
-		if err := json.Unmarshal(m.Body, &of); err != nil {
-			t.Fatalf("DLQ message %s: %v", m.ID, err)
-		}
-		info := of.KinesisBatchInfo
-		if of.RequestContext.Condition != "RetryAttemptsExhausted" || info.ShardID == "" || info.StreamARN != mcfg.StreamARN ||
-			info.StartSequenceNumber == "" || info.EndSequenceNumber == "" || of.Version != "1.0" {
-			t.Errorf("on-failure record %+v lacks AWS's fields", of)
-		}
-		n := 0
-		for _, r := range byShard[info.ShardID] {
-			if shardlog.CompareSequence(r.seq, info.StartSequenceNumber) >= 0 && shardlog.CompareSequence(r.seq, info.EndSequenceNumber) <= 0 {
-				if !r.poison {
-					t.Errorf("on-failure record %s-%s of %s covers the healthy record %s", info.StartSequenceNumber, info.EndSequenceNumber, info.ShardID, r.seq)
-				}
-				n++
-			}
-		}
-		if n != info.BatchSize || n == 0 {
-			t.Errorf("on-failure record names batchSize %d but covers %d records", info.BatchSize, n)
-		}
-		covered += n
-	}
-	if covered != len(poison) {
-		t.Errorf("the DLQ covers %d records, want the %d poison records", covered, len(poison))
-	}
+	byShard := readStream(ctx, t, s)
+	msgs := checkPoisonOnlyDLQ(ctx, t, s, mcfg.StreamARN, byShard, func(id string) bool { return byID[id].poison })
 	// The read API shows the same messages, each on-failure record embedded as JSON.
 	var dlqAnswer struct {
 		Depth    int
@@ -460,60 +400,7 @@ func runEndToEnd(t *testing.T, n int, cfg stackConfig) {
 	}
 
 	// Aggregates equal the ground truth of the healthy events.
-	type key struct {
-		start       time.Time
-		typ, source string
-	}
-	want := map[key]*analytics.Window{}
-	for _, g := range healthy {
-		k := key{g.time.Truncate(time.Minute), g.typ, g.source}
-		w := want[k]
-		if w == nil {
-			w = &analytics.Window{Start: k.start, Type: g.typ, Source: g.source, Measures: map[string]analytics.Stat{}}
-			want[k] = w
-		}
-		w.Count++
-		for m, v := range g.measure {
-			st := w.Measures[m]
-			if st.Count == 0 || v < st.Min {
-				st.Min = v
-			}
-			if st.Count == 0 || v > st.Max {
-				st.Max = v
-			}
-			st.Sum += v
-			st.Count++
-			w.Measures[m] = st
-		}
-	}
-	got, err := s.agg.Query(ctx, analytics.Query{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(want) {
-		t.Errorf("%d aggregate windows, want %d", len(got), len(want))
-	}
-	for _, w := range got {
-		exp := want[key{w.Start, w.Type, w.Source}]
-		if exp == nil {
-			t.Errorf("unexpected window %v %s %s", w.Start, w.Type, w.Source)
-			continue
-		}
-		if w.Count != exp.Count {
-			t.Errorf("window %v %s %s: count %d, want %d", w.Start, w.Type, w.Source, w.Count, exp.Count)
-		}
-		var names []string
-		for m := range exp.Measures {
-			names = append(names, m)
-		}
-		sort.Strings(names)
-		for _, m := range names {
-			e, g := exp.Measures[m], w.Measures[m]
-			if g.Count != e.Count || g.Min != e.Min || g.Max != e.Max || math.Abs(g.Sum-e.Sum) > 1e-6*math.Max(1, math.Abs(e.Sum)) {
-				t.Errorf("window %v %s %s measure %s = %+v, want %+v", w.Start, w.Type, w.Source, m, g, e)
-			}
-		}
-	}
+	got := checkAggregates(ctx, t, s, healthy)
 
 	// The injected failures were retried within their executions, which then succeeded.
 	if injected.Load() != 3 {

@@ -18,6 +18,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 	"github.com/serverless-data-platform/sdp/workflow/asl"
 )
 
@@ -48,6 +49,7 @@ func (f *function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: event.NewID(), InvokedFunctionArn: f.arn})
+	ctx = telemetry.Invocation(ctx, f.name)
 	h := f.environments.Get().(lambda.Handler)
 	out, err := h.Invoke(ctx, payload)
 	out = bytes.Clone(out) // the handler's buffer is reused by its next invocation

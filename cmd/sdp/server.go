@@ -13,20 +13,35 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/analytics/dashboard"
+	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 	"github.com/serverless-data-platform/sdp/stream/dlq"
 	"github.com/serverless-data-platform/sdp/stream/dlq/workbench"
 	"github.com/serverless-data-platform/sdp/stream/esm"
 )
 
+// ingestHTTP serves ingest over HTTP as API Gateway and Lambda would: each request is an invocation of the
+// ingest function, with a request id, and joins the trace its X-Amzn-Trace-Id header names, if any.
+func (s *stack) ingestHTTP() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := lambdacontext.NewContext(r.Context(), &lambdacontext.LambdaContext{AwsRequestID: event.NewID(),
+			InvokedFunctionArn: s.funcs["ingest"].arn})
+		ctx = telemetry.ContextWithHeader(telemetry.Invocation(ctx, "ingest"), r.Header.Get("X-Amzn-Trace-Id"))
+		s.ingest.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 // routes is local mode's HTTP API: ingest, the read API, the Lambda Invoke API and the dashboard. The
 // dashboard samples its counters until ctx is done.
 func (s *stack) routes(ctx context.Context) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/v1/events", s.ingest)
+	mux.Handle("/v1/events", s.ingestHTTP())
+	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.HandleFunc("GET /v1/events/{id}", s.getEvent)
 	mux.HandleFunc("GET /v1/aggregates", s.getAggregates)
 	mux.HandleFunc("GET /v1/dlq", s.getDLQ)

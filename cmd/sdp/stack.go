@@ -16,14 +16,18 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/analytics/export"
 	"github.com/serverless-data-platform/sdp/event"
 	"github.com/serverless-data-platform/sdp/infrastructure"
 	"github.com/serverless-data-platform/sdp/ingest"
+	"github.com/serverless-data-platform/sdp/internal/faults"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 	"github.com/serverless-data-platform/sdp/stream/consumer"
 	"github.com/serverless-data-platform/sdp/stream/dlq"
 	"github.com/serverless-data-platform/sdp/stream/esm"
@@ -83,6 +87,13 @@ type stackConfig struct {
 	// stand-ins: the stream, the tables and the dead-letter queue.
 	AWS    *awsBackend
 	Logger *slog.Logger
+	// Faults, when set, injects faults (sdp up --faults): into the embedded stand-ins, or with the AWS backend
+	// into the SDK's HTTP transport; workflow and consumer faults into the local runtime either way.
+	Faults *faults.Injector
+	// WorkflowClock is the workflow interpreter's clock (its Retry and Wait delays); nil means the real one.
+	WorkflowClock asl.Clock
+	// Tracer traces the pipeline; nil means spans are made (so logs carry trace ids) but never exported.
+	Tracer trace.TracerProvider
 
 	// APIKey, when set, is required on every route but GET /healthz (see guard).
 	APIKey string
@@ -118,6 +129,8 @@ type stack struct {
 	exporter *export.Exporter
 	registry *event.Registry
 	started  time.Time
+	// metrics holds the pipeline's metrics, served on GET /metrics.
+	metrics *telemetry.Registry
 
 	ln  net.Listener
 	srv *http.Server
@@ -188,7 +201,15 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 
 	// One database holds every local stand-in, so that the mapping's checkpoint and its dead letters commit
 	// in one transaction.
-	s := &stack{cfg: cfg, log: logger, db: db, funcs: map[string]*function{}}
+	s := &stack{cfg: cfg, log: logger, db: db, funcs: map[string]*function{}, metrics: telemetry.NewRegistry("sdp")}
+	pipeline := telemetry.NewPipeline(s.metrics)
+	tp := cfg.Tracer
+	if tp == nil {
+		if tp, err = telemetry.NewTracerProvider(context.Background(), telemetry.TraceConfig{ServiceName: "sdp"}); err != nil {
+			return nil, err
+		}
+	}
+	lf := localFaults{in: cfg.Faults}
 	if s.registry, err = event.NewRegistry(); err != nil {
 		return nil, err
 	}
@@ -224,8 +245,8 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("aggregates: %w", err)
 		}
-		s.dlq, s.curated, s.agg, s.reader = queue, curated, agg, s.stream
-		producer, checkpoints = s.stream, esm.NewBoltCheckpoints(db, queue)
+		s.dlq, s.curated, s.agg, s.reader = queue, lf.curated(curated), lf.aggregates(agg), lf.reader(s.stream)
+		producer, checkpoints = lf.producer(s.stream), esm.NewBoltCheckpoints(db, queue)
 	} else {
 		// The AWS resources are checked (and made, with --create) before anything runs.
 		octx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -234,6 +255,15 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 			cfg.AWS.Shards = shards
 		}
 		cfg.AWS.Windowing = cfg.Windowing
+		// The SDK's calls are traced, and faults go into its transport, below its retries, as AWS's would.
+		if cfg.Faults != nil {
+			next := cfg.AWS.Config.HTTPClient
+			if next == nil {
+				next = awshttp.NewBuildableClient()
+			}
+			cfg.AWS.Config.HTTPClient = cfg.Faults.HTTPClient(next)
+		}
+		telemetry.InstrumentAWS(&cfg.AWS.Config, tp)
 		as, err := cfg.AWS.open(octx)
 		if err != nil {
 			return nil, err
@@ -266,10 +296,11 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		s.funcs[name] = newFunction(name, arn(name), time.Duration(f.Timeout)*time.Second, newHandler)
 	}
 
-	s.ingest = ingest.New(s.registry, producer, ingest.WithLogger(logger))
+	s.ingest = ingest.New(s.registry, producer, ingest.WithLogger(logger), ingest.WithMetrics(pipeline, "ingest"),
+		ingest.WithTracerProvider(tp))
 	addFunc("ingest", func() lambda.Handler { return lambdaFunc(s.ingest.Invoke) })
 
-	analyticsFn := analytics.NewFunction(s.agg)
+	analyticsFn := analytics.NewFunction(s.agg).Instrument(tp)
 	addFunc("analytics", func() lambda.Handler { return analyticsFn })
 
 	// The workflow's task functions. The measures analytics aggregates are the ones each schema marks with
@@ -281,21 +312,27 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	enricher := workflow.NewEnricher(workflow.WithRules(cfg.Rules...),
 		workflow.WithMeasures(s.registry.MeasuresByType()), workflow.WithReference(ref, 0))
 	addFunc("enrich", func() lambda.Handler { return enricher })
-	persister := workflow.NewPersister(s.curated, nil)
+	persister := workflow.NewPersister(s.curated, nil).Instrument(pipeline, "persist", tp)
 	addFunc("persist", func() lambda.Handler { return persister })
 
 	// The workflow is the definition the template deploys, run by the interpreter, its Task states invoking
 	// the local functions.
-	machine, err := parseWorkflow(st, cfg.Region, arn, localLambda(s.funcs))
+	var aslOpts []asl.Option
+	if cfg.WorkflowClock != nil {
+		aslOpts = append(aslOpts, asl.WithClock(cfg.WorkflowClock))
+	}
+	machine, err := parseWorkflow(st, cfg.Region, arn, localLambda(s.funcs), aslOpts...)
 	if err != nil {
 		return nil, err
 	}
-	s.workflow = workflow.NewLocal(machine, s.history, logger)
+	s.workflow = workflow.NewLocal(machine, s.history, logger, workflow.WithMetrics(pipeline),
+		workflow.WithTracerProvider(tp))
 	var wf consumer.Workflow = s.workflow
 	if executor != nil {
 		wf = executor
 	}
-	cons := consumer.New(wf, consumer.WithLogger(logger), consumer.WithValidator(s.registry))
+	cons := consumer.New(lf.workflow(wf), consumer.WithLogger(logger), consumer.WithValidator(s.registry),
+		consumer.WithMetrics(pipeline, "consumer"), consumer.WithTracerProvider(tp))
 	addFunc("consumer", func() lambda.Handler { return cons })
 
 	// The event source mapping between the stream and the consumer, as the template configures it in AWS.
@@ -314,6 +351,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		ReportBatchItemFailures:    src.ReportBatchItemFailures,
 		FunctionTimeout:            time.Duration(consumerFn.Timeout) * time.Second,
 		Logger:                     logger,
+		Metrics:                    pipeline,
 	}
 	if cfg.Mapping != nil {
 		cfg.Mapping(&mcfg)
@@ -321,9 +359,9 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 	// The mapping calls the consumer in-process with the typed event, as the Lambda runtime would after decoding.
 	invokeConsumer := func(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 		ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: event.NewID(), InvokedFunctionArn: mcfg.FunctionARN})
-		return cons.Handle(ctx, ev)
+		return cons.Handle(telemetry.Invocation(ctx, "consumer"), ev)
 	}
-	var fn esm.Function = invokeConsumer
+	fn := lf.consumer(invokeConsumer)
 	if cfg.Observe != nil {
 		fn = cfg.Observe(fn)
 	}
@@ -457,7 +495,7 @@ func (f lambdaFunc) Invoke(ctx context.Context, payload []byte) ([]byte, error) 
 
 // parseWorkflow loads the workflow definition as the template deploys it: its substitution variables name
 // functions of the template, which become local function ARNs.
-func parseWorkflow(st *infrastructure.Stack, region string, arn func(string) string, fns asl.Lambda) (*asl.Machine, error) {
+func parseWorkflow(st *infrastructure.Stack, region string, arn func(string) string, fns asl.Lambda, opts ...asl.Option) (*asl.Machine, error) {
 	var sm *infrastructure.StateMachine
 	for i := range st.StateMachines {
 		if st.StateMachines[i].DefinitionURI != "" {
@@ -480,8 +518,9 @@ func parseWorkflow(st *infrastructure.Stack, region string, arn func(string) str
 	if err != nil {
 		return nil, fmt.Errorf("workflow definition: %w", err)
 	}
-	m, err := asl.Parse(def, asl.WithLambda(fns),
-		asl.WithStateMachineARN(fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", region, localAccount, sm.LogicalID)))
+	opts = append([]asl.Option{asl.WithLambda(fns),
+		asl.WithStateMachineARN(fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", region, localAccount, sm.LogicalID))}, opts...)
+	m, err := asl.Parse(def, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("workflow definition: %w", err)
 	}

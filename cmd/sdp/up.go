@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,7 +11,8 @@ import (
 	"time"
 
 	"github.com/serverless-data-platform/sdp/analytics"
-
+	"github.com/serverless-data-platform/sdp/internal/faults"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 	"github.com/serverless-data-platform/sdp/workflow"
 )
 
@@ -34,6 +36,8 @@ type upCmd struct {
 	IdleTimeout       time.Duration `name:"idle-timeout" default:"2m" help:"How long an idle keep-alive connection stays open."`
 	MaxBodyBytes      int           `name:"max-body-bytes" default:"8388608" help:"Most bytes of a POST body (413 above); ingest keeps its own 6 MB limit."`
 	MaxConcurrent     int           `name:"max-concurrent" default:"256" help:"Most requests served at once (503 with Retry-After above)."`
+	Faults            string        `help:"Inject faults, as point=probability pairs: kinesis.throttle, kinesis.timeout, table.throttle, table.timeout, queue.throttle, workflow.fail, workflow.timeout, consumer.crash (e.g. kinesis.throttle=0.2,table.throttle=0.1,workflow.fail=0.01,consumer.crash=0.001). Into the embedded stand-ins, or with --backend aws into the AWS SDK's transport."`
+	FaultsSeed        uint64        `name:"faults-seed" help:"Seed of the fault injection's random choices, to repeat a run (default: random)."`
 	NoConsumer        bool          `name:"no-consumer" help:"Do not run the event source mapping: ingest writes to the stream and events wait there (within its retention) for a later sdp up to consume them from the last checkpoint. For staging data and for measuring ingest alone."`
 
 	Backend         string `enum:"local,aws" default:"local" help:"local: embedded stand-ins for Kinesis, DynamoDB and SQS; aws: the AWS resources named below (or emulators at --endpoint-url)."`
@@ -61,7 +65,7 @@ func (c *upCmd) Run(g *globals) error {
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(telemetry.NewHandler(g.stderr, telemetry.HandlerOptions{Level: level}))
 	var rules []workflow.Rule
 	for _, r := range c.Rule {
 		rule, err := workflow.ParseRule(r)
@@ -82,6 +86,32 @@ func (c *upCmd) Run(g *globals) error {
 	if err := cfg.Windowing.Check(); err != nil {
 		return fmt.Errorf("--window: %w", err)
 	}
+	if c.Faults != "" {
+		spec, err := faults.Parse(c.Faults)
+		if err != nil {
+			return fmt.Errorf("--faults: %w", err)
+		}
+		seed := c.FaultsSeed
+		if seed == 0 {
+			seed = uint64(time.Now().UnixNano())
+		}
+		cfg.Faults = faults.New(spec, seed)
+		logger.Warn("fault injection is on", "faults", spec.String(), "seed", seed)
+		defer func() { logger.Info("faults injected", "counts", cfg.Faults.Injected()) }()
+	}
+	// Spans are exported over OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT (or its traces variant) is set.
+	tp, err := telemetry.NewTracerProvider(g.ctx, telemetry.TraceConfig{ServiceName: "sdp", Getenv: os.Getenv})
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(ctx); err != nil {
+			logger.Warn("tracing: spans not exported at exit", "error", err)
+		}
+	}()
+	cfg.Tracer = tp
 	if c.Backend == "aws" {
 		awsCfg, err := awsConfig(g)
 		if err != nil {
@@ -128,6 +158,7 @@ func (c *upCmd) Run(g *globals) error {
 		fmt.Fprintf(g.stdout, "sdp up: ingest API   POST %s/v1/events\n", base)
 		fmt.Fprintf(g.stdout, "sdp up: read API     GET  %s/v1/events/{id}  /v1/aggregates  /v1/dashboard  /v1/dlq  /v1/status  /v1/executions\n", base)
 		fmt.Fprintf(g.stdout, "sdp up: Lambda API   POST %s/2015-03-31/functions/{ingest|consumer|enrich|persist|analytics}/invocations\n", base)
+		fmt.Fprintf(g.stdout, "sdp up: metrics      GET  %s/metrics (Prometheus)\n", base)
 		if cfg.APIKey != "" {
 			fmt.Fprintf(g.stdout, "sdp up: dashboard         %s/?key=<the API key>\n", base)
 			fmt.Fprintln(g.stdout, "sdp up: every route but GET /healthz requires the API key (header x-api-key or Authorization: Bearer)")

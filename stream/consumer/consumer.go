@@ -19,8 +19,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/segmentio/encoding/json"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 )
 
 // DefaultMaxExecutionPayload is the largest execution input the consumer starts: 96 KiB. Step Functions
@@ -43,6 +46,11 @@ type Consumer struct {
 	maxPayload int
 	log        *slog.Logger
 	validator  event.Validator
+	// metrics, when set, records batch sizes and partial failures under the Function dimension function.
+	metrics  *telemetry.Pipeline
+	function string
+	// tracer, when set, traces each batch (WithTracerProvider).
+	tracer trace.Tracer
 	// scratch holds the reusable buffers of Invoke.
 	scratch sync.Pool
 }
@@ -76,6 +84,28 @@ func WithLogger(log *slog.Logger) Option {
 // that the data is a JSON object.
 func WithValidator(v event.Validator) Option {
 	return func(c *Consumer) { c.validator = v }
+}
+
+// WithMetrics records each batch's size and the records reported failed in m, with fn as the Function
+// dimension.
+func WithMetrics(m *telemetry.Pipeline, fn string) Option {
+	return func(c *Consumer) { c.metrics, c.function = m, fn }
+}
+
+// maxLinks bounds the span links of a batch's span: one per distinct trace its records carry.
+const maxLinks = 32
+
+// WithTracerProvider traces each batch with a span of tp. The records' trace headers (the
+// telemetry.EventTraceAttribute that ingest writes into each event) join the batch to the traces of the
+// requests that sent them: when the invocation has no trace of its own, the first record's trace is the
+// parent, and the others are links; otherwise all of them are links. The workflow executions run within
+// the span.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *Consumer) {
+		if tp != nil {
+			c.tracer = tp.Tracer("github.com/serverless-data-platform/sdp/stream/consumer")
+		}
+	}
 }
 
 // New returns the consumer that runs batches through wf.
@@ -212,6 +242,72 @@ func epochSeconds(f float64) time.Time {
 
 // handle runs the batch and returns, per record, whether it is reported failed.
 func (c *Consumer) handle(ctx context.Context, recs []record, s *scratch) []bool {
+	if len(recs) > 0 {
+		ctx = telemetry.With(ctx, slog.String(telemetry.KeyShard, shardOf(recs[0].eventID)),
+			slog.String(telemetry.KeyFirstSeq, recs[0].sequenceNumber),
+			slog.String(telemetry.KeyLastSeq, recs[len(recs)-1].sequenceNumber))
+	}
+	if c.tracer != nil {
+		var span trace.Span
+		ctx, span = c.startSpan(ctx, recs)
+		defer span.End()
+	}
+	failed := c.handleRecords(ctx, recs, s)
+	if m := c.metrics; m != nil {
+		n := 0
+		for _, f := range failed {
+			if f {
+				n++
+			}
+		}
+		m.BatchSize.Observe(float64(len(recs)), c.function)
+		m.PartialFailures.Add(float64(n), c.function)
+	}
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		n := 0
+		for _, f := range failed {
+			if f {
+				n++
+			}
+		}
+		c.log.LogAttrs(ctx, slog.LevelDebug, "consumer: batch handled", slog.Int("records", len(recs)), slog.Int("failed", n))
+	}
+	return failed
+}
+
+// startSpan starts the span of a batch, joined to the traces its records carry (see WithTracerProvider).
+func (c *Consumer) startSpan(ctx context.Context, recs []record) (context.Context, trace.Span) {
+	var links []trace.Link
+	parent := ctx
+	own := trace.SpanContextFromContext(ctx).IsValid()
+	seen := make(map[trace.TraceID]bool, 4)
+	for i := range recs {
+		sc, ok := telemetry.SpanContextFromHeader(telemetry.EventTraceHeader(recs[i].data))
+		if !ok || seen[sc.TraceID()] {
+			continue
+		}
+		seen[sc.TraceID()] = true
+		if !own && len(seen) == 1 {
+			parent = trace.ContextWithRemoteSpanContext(ctx, sc)
+			continue
+		}
+		if len(links) < maxLinks {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	attrs := []attribute.KeyValue{attribute.Int("sdp.batch_size", len(recs))}
+	if len(recs) > 0 {
+		attrs = append(attrs, attribute.String("sdp.shard", shardOf(recs[0].eventID)),
+			attribute.String("sdp.first_sequence", recs[0].sequenceNumber),
+			attribute.String("sdp.last_sequence", recs[len(recs)-1].sequenceNumber))
+	}
+	return c.tracer.Start(parent, "consumer", trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...),
+		trace.WithAttributes(attrs...))
+}
+
+// handleRecords checks the records and runs them through the workflow; failed[i] says whether record i is
+// reported failed.
+func (c *Consumer) handleRecords(ctx context.Context, recs []record, s *scratch) []bool {
 	// failed[i] says whether record i is reported; a record can be failed by the consumer (bad data, too
 	// large) or by its execution, and is reported once either way.
 	if cap(s.failed) < len(recs) {
@@ -263,21 +359,20 @@ func (c *Consumer) check(data []byte) error {
 
 // execute runs one execution and returns the indexes (into records) of the records it failed.
 func (c *Consumer) execute(ctx context.Context, records []record, x execution) []int {
+	ctx = telemetry.With(ctx, slog.String(telemetry.KeyBatchID, x.batchID))
 	if err := ctx.Err(); err != nil {
-		c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: execution not started", slog.String("batchId", x.batchID),
-			slog.Any("error", err))
+		c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: execution not started", slog.Any("error", err))
 		return x.records
 	}
 	out, err := c.wf.Execute(ctx, x.input)
 	if err != nil {
-		c.log.LogAttrs(ctx, slog.LevelError, "consumer: execution failed", slog.String("batchId", x.batchID),
-			slog.Int("records", len(x.records)), slog.Any("error", err))
+		c.log.LogAttrs(ctx, slog.LevelError, "consumer: execution failed", slog.Int("records", len(x.records)), slog.Any("error", err))
 		return x.records
 	}
 	var res event.BatchResult
 	if err := json.Unmarshal(out, &res); err != nil {
 		c.log.LogAttrs(ctx, slog.LevelError, "consumer: execution output is not a batch result",
-			slog.String("batchId", x.batchID), slog.Any("error", err))
+			slog.Any("error", err))
 		return x.records
 	}
 	if len(res.Failed) == 0 {
@@ -294,11 +389,10 @@ func (c *Consumer) execute(ctx context.Context, records []record, x execution) [
 			// A failure that names no record of the execution cannot be reported as it is; reporting every
 			// record keeps at-least-once delivery.
 			c.log.LogAttrs(ctx, slog.LevelError, "consumer: execution reported an unknown record",
-				slog.String("batchId", x.batchID), slog.String("sequenceNumber", f.SequenceNumber))
+				slog.String("sequenceNumber", f.SequenceNumber))
 			return x.records
 		}
-		c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: record failed", slog.String("batchId", x.batchID),
-			slog.String("sequenceNumber", f.SequenceNumber), slog.String("eventId", f.EventID),
+		c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: record failed", slog.String("sequenceNumber", f.SequenceNumber), slog.String("eventId", f.EventID),
 			slog.String("error", f.Error), slog.String("cause", f.Cause))
 		idx = append(idx, i)
 	}

@@ -3,6 +3,7 @@ package esm
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -10,6 +11,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 	"github.com/serverless-data-platform/sdp/stream/dlq"
 )
 
@@ -72,6 +74,9 @@ func (w *shardWorker) runBatch(ctx context.Context, batch []events.KinesisEventR
 		if ctx.Err() != nil {
 			return false, nil
 		}
+		if attempts > 0 && cfg.Metrics != nil {
+			cfg.Metrics.Retries.Add(1, cfg.FunctionName)
+		}
 		last = w.invoke(ctx, batch)
 		attempts++
 		switch {
@@ -91,8 +96,7 @@ func (w *shardWorker) runBatch(ctx context.Context, batch []events.KinesisEventR
 			}
 		case cfg.BisectBatchOnFunctionError && len(batch) > 1:
 			half := len(batch) / 2
-			w.m.cfg.Logger.DebugContext(ctx, "bisecting failed batch", "shard", w.st.id(),
-				"first", batch[0].Kinesis.SequenceNumber, "size", len(batch))
+			w.m.cfg.Logger.DebugContext(w.correlated(ctx, batch), "bisecting failed batch", "size", len(batch))
 			if done, err := w.runBatch(ctx, batch[:half], res); err != nil || !done {
 				return done, err
 			}
@@ -133,8 +137,10 @@ func (w *shardWorker) discard(ctx context.Context, batch []events.KinesisEventRe
 		return err
 	}
 	w.st.deadLettered(len(batch))
-	w.m.cfg.Logger.WarnContext(ctx, "discarding records", "shard", w.st.id(), "condition", f.condition,
-		"first", batch[0].Kinesis.SequenceNumber, "last", batch[len(batch)-1].Kinesis.SequenceNumber,
+	if m := w.m.cfg.Metrics; m != nil {
+		m.DLQWrites.Add(1, w.m.cfg.FunctionName)
+	}
+	w.m.cfg.Logger.WarnContext(w.correlated(ctx, batch), "discarding records", "condition", f.condition,
 		"records", len(batch), "invocations", f.invokeCount)
 	return res.resolved(ctx, batch, body)
 }
@@ -163,10 +169,17 @@ func (w *shardWorker) invoke(ctx context.Context, batch []events.KinesisEventRec
 	failed := out.failedAt < len(batch)
 	w.st.invoked(failed)
 	if failed {
-		w.m.cfg.Logger.InfoContext(ctx, "batch failed", "shard", w.st.id(), "requestId", out.requestID,
-			"first", batch[0].Kinesis.SequenceNumber, "size", len(batch), "failedAt", out.failedAt, "error", out.err)
+		w.m.cfg.Logger.InfoContext(w.correlated(ctx, batch), "batch failed", "invocation", out.requestID,
+			"size", len(batch), "failedAt", out.failedAt, "error", out.err)
 	}
 	return out
+}
+
+// correlated returns ctx with the correlation fields of batch for the log: its shard and sequence range.
+func (w *shardWorker) correlated(ctx context.Context, batch []events.KinesisEventRecord) context.Context {
+	return telemetry.With(ctx, slog.String(telemetry.KeyShard, w.st.id()),
+		slog.String(telemetry.KeyFirstSeq, batch[0].Kinesis.SequenceNumber),
+		slog.String(telemetry.KeyLastSeq, batch[len(batch)-1].Kinesis.SequenceNumber))
 }
 
 // call invokes the function, turning a panic into an error as the Lambda runtime does.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 )
 
 // Limits and defaults of an event source mapping, as AWS Lambda sets them for Kinesis.
@@ -107,6 +109,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the mapping's logs: nil discards them.
 	Logger *slog.Logger
+	// Metrics, when set, counts the mapping's retries and the on-failure records it sends to the
+	// dead-letter queue, with FunctionName as the Function dimension (in AWS, Lambda's own metrics and the
+	// queue's say this).
+	Metrics *telemetry.Pipeline
 }
 
 // withDefaults validates c and returns it with every zero value replaced by its default.

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
@@ -84,6 +85,17 @@ func retryable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// sdkRetryables is the SDK's own classification of retryable errors: throttling, 5xx answers, and requests
+// that failed on the way (connection errors, timeouts).
+var sdkRetryables = retry.IsErrorRetryables(retry.DefaultRetryables)
+
+// readRetryable reports whether a read (GetShardIterator, GetRecords) that failed after the SDK's own
+// attempts may be tried again: besides Kinesis's retryable codes, a request lost on the way, since reading
+// again changes nothing. (A write lost on the way may have been applied; PutRecords keeps to retryable.)
+func readRetryable(err error) bool {
+	return retryable(err) || sdkRetryables.IsErrorRetryable(err) == aws.TrueTernary
 }
 
 // streamRef is a stream addressed by name or ARN.

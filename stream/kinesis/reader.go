@@ -228,7 +228,7 @@ func (r *Reader) keep(shardID string, st iterState) {
 	r.mu.Unlock()
 }
 
-// iterator asks for a new shard iterator at pos, retrying throttling.
+// iterator asks for a new shard iterator at pos, retrying throttling and requests lost on the way.
 func (r *Reader) iterator(ctx context.Context, shardID string, pos position) (string, error) {
 	in := &kinesis.GetShardIteratorInput{ShardId: aws.String(shardID), ShardIteratorType: pos.typ}
 	in.StreamName, in.StreamARN = r.ref.fields()
@@ -242,7 +242,7 @@ func (r *Reader) iterator(ctx context.Context, shardID string, pos position) (st
 			return aws.ToString(out.ShardIterator), nil
 		}
 		err = fmt.Errorf("kinesis: get %s iterator of shard %s of stream %s: %w", pos.typ, shardID, r.ref, err)
-		if !retryable(err) || attempt >= r.retry.maxAttempts || sleep(ctx, bo.NextBackOff()) != nil {
+		if !readRetryable(err) || attempt >= r.retry.maxAttempts || sleep(ctx, bo.NextBackOff()) != nil {
 			return "", err
 		}
 	}
@@ -278,7 +278,7 @@ func (r *Reader) getRecords(ctx context.Context, shardID, iter string, pos posit
 				}
 				renewed = true
 				continue
-			case retryable(err) && attempt < r.retry.maxAttempts:
+			case readRetryable(err) && attempt < r.retry.maxAttempts:
 				if sleep(ctx, bo.NextBackOff()) != nil {
 					return nil, nil, err
 				}

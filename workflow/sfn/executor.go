@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 	"github.com/serverless-data-platform/sdp/workflow/asl"
 )
 
@@ -118,6 +119,10 @@ func (e *Executor) Start(ctx context.Context, name string, input []byte) (*asl.R
 	}
 	if name != "" {
 		in.Name = aws.String(name)
+	}
+	// The execution joins the caller's trace (X-Ray reads the header Step Functions passes on).
+	if h := telemetry.TraceHeader(ctx); h != "" {
+		in.TraceHeader = aws.String(h)
 	}
 	optFns := make([]func(*awssfn.Options), 0, len(e.sdkOptions)+1)
 	optFns = append(optFns, e.sdkOptions...)
