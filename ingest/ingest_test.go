@@ -17,6 +17,7 @@ import (
 	segjson "github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/event"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 )
 
 // fakeProducer is a Producer whose answers the test chooses. It records every call and the ids of the
@@ -693,7 +694,19 @@ func FuzzIngest(f *testing.F) {
 }
 
 // BenchmarkIngest measures the core path on a body of 100 valid events of the three types.
-func BenchmarkIngest(b *testing.B) {
+func BenchmarkIngest(b *testing.B) { benchmarkIngest(b) }
+
+// BenchmarkIngestInstrumented is BenchmarkIngest with the metrics and a span per body, whose trace header
+// is written into every event, as sdp up and the Lambda function run it.
+func BenchmarkIngestInstrumented(b *testing.B) {
+	tp, err := telemetry.NewTracerProvider(context.Background(), telemetry.TraceConfig{ServiceName: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchmarkIngest(b, WithMetrics(telemetry.NewPipeline(telemetry.NewRegistry("sdp")), "ingest"), WithTracerProvider(tp))
+}
+
+func benchmarkIngest(b *testing.B, opts ...Option) {
 	evs := make([]string, 100)
 	for i := range evs {
 		evs[i] = valid(fmt.Sprintf("9b2f6f0e-4d0a-4c55-9a51-1f2e7f0c%0*d", 4+i%3, i))
@@ -703,7 +716,7 @@ func BenchmarkIngest(b *testing.B) {
 	p := &fakeProducer{put: func(_ int, recs []event.Record) ([]event.PutResult, error) {
 		return results[:len(recs)], nil
 	}}
-	h := newHandler(b, producerFunc(p.put))
+	h := newHandler(b, producerFunc(p.put), opts...)
 	ctx := context.Background()
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()

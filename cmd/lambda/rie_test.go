@@ -25,6 +25,7 @@ import (
 	"github.com/serverless-data-platform/sdp/analytics"
 	"github.com/serverless-data-platform/sdp/ingest"
 	"github.com/serverless-data-platform/sdp/internal/emulator"
+	"github.com/serverless-data-platform/sdp/internal/telemetry"
 	"github.com/serverless-data-platform/sdp/workflow"
 )
 
@@ -76,6 +77,11 @@ func TestRIE(t *testing.T) {
 			check: func(t *testing.T, fn *function, _ map[string]string, status int, body []byte) {
 				wantStatus(t, status, body, http.StatusOK)
 				checkConsumerResponse(t, body)
+				fn.waitOutput(t, `"PartialFailures":`)
+				m := checkFunctionOutput(t, fn.output())
+				if m["BatchSize"] != 3 || m["PartialFailures"] != 2 {
+					t.Errorf("EMF BatchSize %v and PartialFailures %v, want 3 and 2", m["BatchSize"], m["PartialFailures"])
+				}
 			},
 		},
 		{
@@ -119,6 +125,11 @@ func TestRIE(t *testing.T) {
 					t.Fatalf("answer %s, want %d accepted and none rejected", body, want)
 				}
 				checkStream(t, emulator.Require(t, emulator.KinesisLocal), env[envEventStream])
+				// After the invocation the function wrote its metrics as Embedded Metric Format.
+				fn.waitOutput(t, `"EventsAccepted":`)
+				if got := checkFunctionOutput(t, fn.output())["EventsAccepted"]; got != float64(len(sampleKeys(t))) {
+					t.Errorf("EMF EventsAccepted = %v, want %d", got, len(sampleKeys(t)))
+				}
 			},
 		},
 		{
@@ -223,6 +234,48 @@ func TestRIE(t *testing.T) {
 			tt.check(t, fn, env, status, body)
 		})
 	}
+}
+
+// checkFunctionOutput checks the function's lines in out (the JSON ones; the emulator's own lines are text):
+// each is a JSON object, either a log line with a timestamp, a level and a message, or a valid Embedded Metric
+// Format line. It returns the sum of each metric's values over the EMF lines.
+func checkFunctionOutput(t *testing.T, out string) map[string]float64 {
+	t.Helper()
+	sums := map[string]float64{}
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("function output line is not JSON (%v): %s", err, line)
+			continue
+		}
+		if _, ok := m["_aws"]; !ok {
+			if m["timestamp"] == nil || m["level"] == nil || m["message"] == nil {
+				t.Errorf("log line without timestamp, level or message: %s", line)
+			}
+			continue
+		}
+		if err := telemetry.ValidEMF([]byte(line)); err != nil {
+			t.Errorf("invalid EMF line (%v): %s", err, line)
+			continue
+		}
+		for _, d := range m["_aws"].(map[string]any)["CloudWatchMetrics"].([]any) {
+			for _, metric := range d.(map[string]any)["Metrics"].([]any) {
+				name := metric.(map[string]any)["Name"].(string)
+				switch v := m[name].(type) {
+				case float64:
+					sums[name] += v
+				case []any:
+					for _, x := range v {
+						sums[name] += x.(float64)
+					}
+				}
+			}
+		}
+	}
+	return sums
 }
 
 // wantStatus checks the HTTP status of an answer.

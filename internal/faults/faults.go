@@ -139,6 +139,8 @@ type Injector struct {
 	mu       sync.Mutex
 	rng      *rand.Rand
 	injected map[Point]int64
+	// stopped ends the injection (Stop).
+	stopped bool
 }
 
 // New returns an Injector for spec (which it copies) whose dice start from seed.
@@ -178,6 +180,9 @@ func (in *Injector) Roll(p Point) bool {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if in.stopped {
+		return false
+	}
 	hit := prob >= 1 || in.rng.Float64() < prob
 	if hit {
 		if in.injected == nil {
@@ -186,6 +191,17 @@ func (in *Injector) Roll(p Point) bool {
 		in.injected[p]++
 	}
 	return hit
+}
+
+// Stop ends the injection: Roll reports false from now on, so that what follows (a chaos test's checks of
+// the final state) sees the services as they are. Wrappers stay in place and pass calls through.
+func (in *Injector) Stop() {
+	if in == nil {
+		return
+	}
+	in.mu.Lock()
+	in.stopped = true
+	in.mu.Unlock()
 }
 
 // Intn returns a number in [0, n) from the Injector's dice, for the details of a fault (such as how long a

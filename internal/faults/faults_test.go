@@ -236,3 +236,23 @@ func BenchmarkRoll(b *testing.B) {
 		in.Roll(faults.KinesisThrottle)
 	}
 }
+
+// TestStop checks that a stopped Injector injects nothing more and keeps its counts.
+func TestStop(t *testing.T) {
+	t.Parallel()
+	in := faults.New(faults.Spec{faults.TableThrottle: 1}, 1)
+	if !in.Roll(faults.TableThrottle) {
+		t.Fatal("p=1 did not inject")
+	}
+	in.Stop()
+	for range 100 {
+		if in.Roll(faults.TableThrottle) {
+			t.Fatal("a stopped Injector injected")
+		}
+	}
+	if got := in.Injected()[faults.TableThrottle]; got != 1 {
+		t.Errorf("Injected = %d after Stop, want the 1 before", got)
+	}
+	var nilInjector *faults.Injector
+	nilInjector.Stop() // a nil Injector stops without a panic
+}
