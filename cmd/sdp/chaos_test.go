@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -14,14 +13,12 @@ import (
 	"testing"
 	"time"
 
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/segmentio/encoding/json"
 
 	"github.com/serverless-data-platform/sdp/event"
-	"github.com/serverless-data-platform/sdp/internal/emulator"
 	"github.com/serverless-data-platform/sdp/internal/faults"
 	"github.com/serverless-data-platform/sdp/internal/telemetry"
 	"github.com/serverless-data-platform/sdp/stream/esm"
@@ -99,22 +96,8 @@ func TestChaos(t *testing.T) {
 // 100,000 events would take hours there.
 func TestChaosAWS(t *testing.T) {
 	n := envCount(t, "SDP_CHAOS_AWS_EVENTS", 1_000)
-	moto := emulator.Require(t, emulator.Moto)
-	kin := emulator.Require(t, emulator.KinesisLocal)
-	suffix := strings.ToLower(event.NewID()[:8])
-	cfg := moto.Config()
-	u, err := url.Parse(moto.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// moto serialises nothing per item; its requests go one at a time (see TestEndToEndAWS).
-	cfg.HTTPClient = &serialHTTP{host: u.Host, next: awshttp.NewBuildableClient()}
 	runChaos(t, n, "kinesis.throttle=0.2,kinesis.timeout=0.01,table.throttle=0.2,table.timeout=0.01,"+
-		"queue.throttle=0.1,workflow.fail=0.02,consumer.crash=0.05", stackConfig{AWS: &awsBackend{
-		Config: cfg, Endpoint: moto.Endpoint, KinesisEndpoint: kin.Endpoint, Create: true, Shards: 2,
-		Stream: "chaos-" + suffix, CuratedTable: "chaos-curated-" + suffix, AggregatesTable: "chaos-aggregates-" + suffix,
-		Queue: "chaos-dlq-" + suffix,
-	}})
+		"queue.throttle=0.1,workflow.fail=0.02,consumer.crash=0.05", stackConfig{AWS: emulatorBackend(t, "chaos")})
 }
 
 // sent is what the producer of a chaos test saw.

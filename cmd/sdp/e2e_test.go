@@ -144,6 +144,14 @@ func TestEndToEnd(t *testing.T) {
 // with 1,000 events (the emulators are much slower than the embedded stand-ins). moto's own Kinesis loses
 // records under concurrent PutRecords, so kinesis-local serves the stream.
 func TestEndToEndAWS(t *testing.T) {
+	runEndToEnd(t, 1000, stackConfig{AWS: emulatorBackend(t, "events")})
+}
+
+// emulatorBackend returns an AWS backend over the emulators, with resources named after prefix and a random
+// suffix, which the stack creates: the stream on kinesis-local (moto's own Kinesis loses records under
+// concurrent PutRecords) with two shards, the tables and the queue on moto.
+func emulatorBackend(t *testing.T, prefix string) *awsBackend {
+	t.Helper()
 	moto := emulator.Require(t, emulator.Moto)
 	kin := emulator.Require(t, emulator.KinesisLocal)
 	suffix := strings.ToLower(event.NewID()[:8])
@@ -156,11 +164,11 @@ func TestEndToEndAWS(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.HTTPClient = &serialHTTP{host: u.Host, next: awshttp.NewBuildableClient()}
-	runEndToEnd(t, 1000, stackConfig{AWS: &awsBackend{
+	return &awsBackend{
 		Config: cfg, Endpoint: moto.Endpoint, KinesisEndpoint: kin.Endpoint, Create: true, Shards: 2,
-		Stream: "events-" + suffix, CuratedTable: "curated-" + suffix, AggregatesTable: "aggregates-" + suffix,
-		Queue: "dlq-" + suffix,
-	}})
+		Stream: prefix + "-" + suffix, CuratedTable: prefix + "-curated-" + suffix,
+		AggregatesTable: prefix + "-aggregates-" + suffix, Queue: prefix + "-dlq-" + suffix,
+	}
 }
 
 // serialHTTP sends the requests to host one at a time, and the others as they come.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +139,21 @@ func readStreamData(t *testing.T, s *stack) map[string][][]byte {
 		}
 	}
 	return out
+}
+
+// TestUpFaultsFlag checks that sdp up refuses a fault specification it cannot read before it opens anything,
+// with an error that names the flag and what is wrong.
+func TestUpFaultsFlag(t *testing.T) {
+	for _, tt := range []struct{ spec, want string }{
+		{"kinesis.throttle=0.2,disk.full=0.1", "disk.full"},
+		{"table.throttle=1.5", "table.throttle"},
+		{"workflow.fail", "workflow.fail"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"up", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--faults", tt.spec},
+			&stdout, &stderr)
+		if code != 1 || !strings.Contains(stderr.String(), "--faults") || !strings.Contains(stderr.String(), tt.want) {
+			t.Errorf("--faults %s: exit %d, stderr %q; want 1 and an error naming --faults and %s", tt.spec, code, stderr.String(), tt.want)
+		}
+	}
 }

@@ -253,23 +253,21 @@ func (c *Consumer) handle(ctx context.Context, recs []record, s *scratch) []bool
 		defer span.End()
 	}
 	failed := c.handleRecords(ctx, recs, s)
-	if m := c.metrics; m != nil {
-		n := 0
-		for _, f := range failed {
-			if f {
-				n++
-			}
+	debug := c.log.Enabled(ctx, slog.LevelDebug)
+	if c.metrics == nil && !debug {
+		return failed
+	}
+	n := 0
+	for _, f := range failed {
+		if f {
+			n++
 		}
+	}
+	if m := c.metrics; m != nil {
 		m.BatchSize.Observe(float64(len(recs)), c.function)
 		m.PartialFailures.Add(float64(n), c.function)
 	}
-	if c.log.Enabled(ctx, slog.LevelDebug) {
-		n := 0
-		for _, f := range failed {
-			if f {
-				n++
-			}
-		}
+	if debug {
 		c.log.LogAttrs(ctx, slog.LevelDebug, "consumer: batch handled", slog.Int("records", len(recs)), slog.Int("failed", n))
 	}
 	return failed
@@ -366,7 +364,8 @@ func (c *Consumer) execute(ctx context.Context, records []record, x execution) [
 	}
 	out, err := c.wf.Execute(ctx, x.input)
 	if err != nil {
-		c.log.LogAttrs(ctx, slog.LevelError, "consumer: execution failed", slog.Int("records", len(x.records)), slog.Any("error", err))
+		c.log.LogAttrs(ctx, slog.LevelError, "consumer: execution failed", slog.Int("records", len(x.records)),
+			slog.Any("error", err))
 		return x.records
 	}
 	var res event.BatchResult
@@ -392,8 +391,8 @@ func (c *Consumer) execute(ctx context.Context, records []record, x execution) [
 				slog.String("sequenceNumber", f.SequenceNumber))
 			return x.records
 		}
-		c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: record failed", slog.String("sequenceNumber", f.SequenceNumber), slog.String("eventId", f.EventID),
-			slog.String("error", f.Error), slog.String("cause", f.Cause))
+		c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: record failed", slog.String("sequenceNumber", f.SequenceNumber),
+			slog.String(telemetry.KeyEventID, f.EventID), slog.String("error", f.Error), slog.String("cause", f.Cause))
 		idx = append(idx, i)
 	}
 	return idx
