@@ -54,9 +54,11 @@ var (
 	reAgeT  = regexp.MustCompile(`  (\d+h)?(\d+m)?\d+(\.\d+)?s  `)
 	reCount = regexp.MustCompile(`"receiveCount": \d+`)
 	reSpace = regexp.MustCompile(`(\S)  +`)
+	reTrace = regexp.MustCompile(`Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=[01]`)
 )
 
-// normalize replaces what changes from run to run (ids, times, ages) with stable placeholders, and collapses
+// normalize replaces what changes from run to run (ids, times, ages, the trace headers ingest writes into the
+// events) with stable placeholders, and collapses
 // the padding of table columns.
 func normalize(s string) string {
 	ids := map[string]string{}
@@ -70,6 +72,7 @@ func normalize(s string) string {
 	s = reAgeJ.ReplaceAllString(s, `"oldestAgeSeconds": <age>`)
 	s = reAgeT.ReplaceAllString(s, "  <age>  ")
 	s = reCount.ReplaceAllString(s, `"receiveCount": <n>`)
+	s = reTrace.ReplaceAllString(s, "<trace>")
 	return reSpace.ReplaceAllString(s, "$1  ")
 }
 
