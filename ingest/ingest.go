@@ -166,7 +166,7 @@ func (h *Handler) ingest(ctx context.Context, contentType, contentEncoding strin
 	defer h.intakes.Put(in)
 	in.reset(h, lim)
 	if h.tracer != nil {
-		in.header = telemetry.TraceHeader(ctx)
+		in.trace = telemetry.NewEventTrace(telemetry.TraceHeader(ctx))
 	}
 	if err := event.Split(format, decoded, lim, in.add); err != nil {
 		return h.bodyError(err)
@@ -231,9 +231,9 @@ type intake struct {
 	errs []ItemError
 	// reasons holds the Stats reason of each entry of errs (not in their order once errs is sorted).
 	reasons []string
-	// header, when set, is the trace header written into each valid event; traced holds those events, which
-	// recs point into.
-	header string
+	// trace is the trace header written into each valid event (none when zero); traced holds those events,
+	// which recs point into.
+	trace  telemetry.EventTrace
 	traced []byte
 }
 
@@ -265,9 +265,9 @@ func (in *intake) add(i int, raw []byte, splitErr error) {
 		return
 	}
 	pk := ev.PartitionKey()
-	if in.header != "" {
+	if !in.trace.Empty() {
 		start := len(in.traced)
-		in.traced = telemetry.AppendEventTrace(in.traced, raw, in.header)
+		in.traced = in.trace.Append(in.traced, raw)
 		raw = in.traced[start:len(in.traced):len(in.traced)]
 	}
 	if n := len(raw) + len(pk); n > in.lim.MaxEventBytes {

@@ -1,6 +1,9 @@
 package telemetry
 
-import "unicode/utf8"
+import (
+	"bytes"
+	"unicode/utf8"
+)
 
 // The functions below carry an event's trace header inside the event itself (a CloudEvent extension attribute),
 // because a stream record has no headers of its own. They run for every event, so they scan the bytes instead
@@ -15,6 +18,9 @@ import "unicode/utf8"
 // an escaped value gives "". When the name occurs more than once, the first occurrence counts. Parsing stops at
 // the member, so the event after it is not checked. It allocates only the returned string.
 func EventTraceHeader(event []byte) string {
+	if !bytes.Contains(event, quotedAttribute) {
+		return ""
+	}
 	start, end, ok := findTopMember(event)
 	if !ok || start < 0 {
 		return ""
@@ -29,17 +35,61 @@ func EventTraceHeader(event []byte) string {
 // X-Ray headers never contain such characters, and leaving them out keeps EventTraceHeader escape-free.
 // No allocation beyond growing dst.
 func AppendEventTrace(dst, event []byte, header string) []byte {
-	i := skipSpace(event, 0)
-	if header == "" || i >= len(event) || event[i] != '{' || !plainString(header) {
+	if header == "" || !plainString(header) {
 		return append(dst, event...)
 	}
-	if _, _, found := findTopMember(event); found {
+	return insertMember(dst, event, memberPrefix, header, `"`)
+}
+
+// memberPrefix starts the inserted member, up to its value.
+const memberPrefix = `"` + EventTraceAttribute + `":"`
+
+// quotedAttribute is the attribute's name as a JSON member name without escapes: an event that does not
+// contain it has no member EventTraceHeader would take, which a search finds faster than a scan of its members.
+var quotedAttribute = []byte(`"` + EventTraceAttribute + `"`)
+
+// EventTrace is one trace header ready to be written into many events (AppendEventTrace's work, with the
+// header checked once).
+type EventTrace struct {
+	// member is `"awstraceheader":"<header>"`; "" when there is nothing to insert.
+	member string
+}
+
+// NewEventTrace prepares header for Append; an empty header, or one that would need escaping, inserts nothing.
+func NewEventTrace(header string) EventTrace {
+	if header == "" || !plainString(header) {
+		return EventTrace{}
+	}
+	return EventTrace{member: memberPrefix + header + `"`}
+}
+
+// Empty reports whether t inserts nothing.
+func (t EventTrace) Empty() bool { return t.member == "" }
+
+// Append appends to dst the event with the header inserted as its first member, as AppendEventTrace does.
+func (t EventTrace) Append(dst, event []byte) []byte {
+	if t.member == "" {
 		return append(dst, event...)
+	}
+	return insertMember(dst, event, t.member, "", "")
+}
+
+// insertMember appends to dst the event with the member a+b+c inserted first, or the event unchanged when it
+// is not an object or already has a top-level awstraceheader member.
+func insertMember(dst, event []byte, a, b, c string) []byte {
+	i := skipSpace(event, 0)
+	if i >= len(event) || event[i] != '{' {
+		return append(dst, event...)
+	}
+	if bytes.Contains(event, quotedAttribute) {
+		if _, _, found := findTopMember(event); found {
+			return append(dst, event...)
+		}
 	}
 	dst = append(dst, event[:i+1]...)
-	dst = append(dst, `"`+EventTraceAttribute+`":"`...)
-	dst = append(dst, header...)
-	dst = append(dst, '"')
+	dst = append(dst, a...)
+	dst = append(dst, b...)
+	dst = append(dst, c...)
 	if j := skipSpace(event, i+1); j < len(event) && event[j] != '}' {
 		dst = append(dst, ',')
 	}

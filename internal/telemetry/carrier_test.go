@@ -101,6 +101,9 @@ func FuzzEventTrace(f *testing.F) {
 	f.Fuzz(func(t *testing.T, event []byte, header string) {
 		valid := json.Valid(event)
 		out := AppendEventTrace(nil, event, header)
+		if prepared := NewEventTrace(header).Append(nil, event); string(prepared) != string(out) {
+			t.Fatalf("EventTrace.Append gave %q, AppendEventTrace %q", prepared, out)
+		}
 		if valid && !json.Valid(out) {
 			t.Fatalf("valid %q became invalid %q", event, out)
 		}
