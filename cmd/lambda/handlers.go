@@ -7,7 +7,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"go.opentelemetry.io/otel/trace"
 
@@ -116,11 +115,7 @@ func loadConfig(ctx context.Context, d deps, function string) (aws.Config, error
 		return aws.Config{}, fmt.Errorf("the %s function: loading the AWS configuration: %w", function, err)
 	}
 	if d.faults != nil {
-		next := cfg.HTTPClient
-		if next == nil {
-			next = awshttp.NewBuildableClient()
-		}
-		cfg.HTTPClient = d.faults.HTTPClient(next)
+		cfg.HTTPClient = d.faults.HTTPClient(cfg.HTTPClient)
 	}
 	if d.tracer != nil {
 		telemetry.InstrumentAWS(&cfg, d.tracer)

@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 	"go.opentelemetry.io/otel/trace"
@@ -257,11 +256,7 @@ func openStack(cfg stackConfig) (_ *stack, err error) {
 		cfg.AWS.Windowing = cfg.Windowing
 		// The SDK's calls are traced, and faults go into its transport, below its retries, as AWS's would.
 		if cfg.Faults != nil {
-			next := cfg.AWS.Config.HTTPClient
-			if next == nil {
-				next = awshttp.NewBuildableClient()
-			}
-			cfg.AWS.Config.HTTPClient = cfg.Faults.HTTPClient(next)
+			cfg.AWS.Config.HTTPClient = cfg.Faults.HTTPClient(cfg.AWS.Config.HTTPClient)
 		}
 		telemetry.InstrumentAWS(&cfg.AWS.Config, tp)
 		as, err := cfg.AWS.open(octx)
