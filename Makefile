@@ -58,21 +58,22 @@ bench-compare: tools
 build:
 	$(GO) build -o bin/sdp ./cmd/sdp
 
-## lambda: the functions' bootstrap for provided.al2023 on arm64, as bin/lambda/<name>/bootstrap (one binary:
+## lambda: the functions' bootstrap for provided.al2023 on arm64, as $(LAMBDA_DIR)/<name>/bootstrap (one binary:
 ## Lambda's _HANDLER setting chooses the function), and the size of each
 LAMBDA_FUNCTIONS := ingest consumer enrich persist analytics export
+LAMBDA_DIR       ?= bin/lambda
 LAMBDA_BUILD     := GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w'
 
 .PHONY: lambda build-IngestFunction build-ConsumerFunction build-EnrichFunction build-PersistFunction build-AnalyticsFunction build-ExportFunction
 
 lambda:
-	@mkdir -p bin/lambda
-	$(LAMBDA_BUILD) -o bin/lambda/bootstrap ./cmd/lambda
+	@mkdir -p "$(LAMBDA_DIR)"
+	$(LAMBDA_BUILD) -o "$(LAMBDA_DIR)/bootstrap" ./cmd/lambda
 	@for f in $(LAMBDA_FUNCTIONS); do \
-	  mkdir -p bin/lambda/$$f && cp bin/lambda/bootstrap bin/lambda/$$f/bootstrap || exit 1; \
-	  printf '%-30s %10d bytes\n' bin/lambda/$$f/bootstrap $$(wc -c < bin/lambda/$$f/bootstrap); \
+	  mkdir -p "$(LAMBDA_DIR)/$$f" && cp "$(LAMBDA_DIR)/bootstrap" "$(LAMBDA_DIR)/$$f/bootstrap" || exit 1; \
+	  printf '%-30s %10d bytes\n' "$(LAMBDA_DIR)/$$f/bootstrap" $$(wc -c < "$(LAMBDA_DIR)/$$f/bootstrap"); \
 	done
-	@rm -f bin/lambda/bootstrap
+	@rm -f "$(LAMBDA_DIR)/bootstrap"
 
 ## build-<LogicalId>: what `sam build` runs for each function of infrastructure/template.yaml (BuildMethod:
 ## makefile, CodeUri: the repository); SAM sets ARTIFACTS_DIR
@@ -80,7 +81,7 @@ lambda_name = $(shell printf '%s' '$(patsubst build-%Function,%,$(1))' | tr '[:u
 
 build-IngestFunction build-ConsumerFunction build-EnrichFunction build-PersistFunction build-AnalyticsFunction build-ExportFunction: lambda
 	@test -n "$(ARTIFACTS_DIR)" || { echo "$@: ARTIFACTS_DIR is not set (sam build sets it)"; exit 1; }
-	cp bin/lambda/$(call lambda_name,$@)/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
+	cp "$(LAMBDA_DIR)/$(call lambda_name,$@)/bootstrap" "$(ARTIFACTS_DIR)/bootstrap"
 
 clean:
 	rm -rf bin bench.txt

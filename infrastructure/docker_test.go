@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	dockerfile "github.com/moby/buildkit/frontend/dockerfile/parser"
 )
 
 // dockerInstruction is one instruction of a Dockerfile: its keyword in upper case, the rest of its (joined)
@@ -31,42 +33,27 @@ type dockerStage struct {
 	Instructions []dockerInstruction
 }
 
-// parseDockerfile splits a Dockerfile into instructions: comment lines (parser directives included) and
-// blank lines are dropped, also inside a continuation, and a line ending in a backslash continues on the next.
+// parseDockerfile reads a Dockerfile with BuildKit's parser, the one `docker build` uses: parser directives,
+// comments, escapes and line continuations are its. A warning of the parser (an empty continuation line, a
+// deprecated form) is an error here.
 func parseDockerfile(src string) ([]dockerInstruction, error) {
-	var (
-		out     []dockerInstruction
-		pending strings.Builder
-		start   int
-	)
-	flush := func() {
-		text := strings.TrimSpace(pending.String())
-		pending.Reset()
-		if text == "" {
-			return
-		}
-		cmd, args, _ := strings.Cut(text, " ")
-		out = append(out, dockerInstruction{Line: start, Cmd: strings.ToUpper(cmd), Args: strings.TrimSpace(args)})
+	res, err := dockerfile.Parse(strings.NewReader(src))
+	if err != nil {
+		return nil, err
 	}
-	for i, line := range strings.Split(src, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
+	if len(res.Warnings) > 0 {
+		w := res.Warnings[0]
+		line := 0
+		if w.Location != nil {
+			line = w.Location.Start.Line
 		}
-		if pending.Len() == 0 {
-			start = i + 1
-		}
-		body := strings.TrimRight(line, " \t\r")
-		if cont, ok := strings.CutSuffix(body, `\`); ok {
-			pending.WriteString(cont)
-			pending.WriteByte(' ')
-			continue
-		}
-		pending.WriteString(body)
-		flush()
+		return nil, fmt.Errorf("line %d: %s", line, w.Short)
 	}
-	if pending.Len() > 0 {
-		return nil, fmt.Errorf("line %d: the file ends inside a line continuation", start)
+	out := make([]dockerInstruction, 0, len(res.AST.Children))
+	for _, n := range res.AST.Children {
+		// Original is the instruction as written, its continuation lines joined.
+		_, args, _ := strings.Cut(strings.TrimSpace(n.Original), " ")
+		out = append(out, dockerInstruction{Line: n.StartLine, Cmd: strings.ToUpper(n.Value), Args: strings.TrimSpace(args)})
 	}
 	return out, nil
 }
@@ -269,13 +256,37 @@ func TestParseDockerfile(t *testing.T) {
 			src:  "from alpine AS base\nRUN a \\\n  # skipped\n  && b\nCMD [\"x\"]",
 			want: []dockerInstruction{
 				{Line: 1, Cmd: "FROM", Args: "alpine AS base"},
-				{Line: 2, Cmd: "RUN", Args: "a    && b"},
+				{Line: 2, Cmd: "RUN", Args: "a   && b"},
 				{Line: 5, Cmd: "CMD", Args: `["x"]`},
 			},
 		},
 		{
-			name:    "file ends inside a continuation",
-			src:     "FROM alpine\nRUN a \\\n",
+			name: "heredoc",
+			src:  "FROM alpine\nCOPY <<EOF /etc/motd\nhello\nEOF\nRUN true\n",
+			want: []dockerInstruction{
+				{Line: 1, Cmd: "FROM", Args: "alpine"},
+				{Line: 2, Cmd: "COPY", Args: "<<EOF /etc/motd"},
+				{Line: 5, Cmd: "RUN", Args: "true"},
+			},
+		},
+		{
+			name:    "empty continuation line (a parser warning)",
+			src:     "FROM alpine\nRUN a \\\n\n  && b\n",
+			wantErr: true,
+		},
+		{
+			name:    "unterminated heredoc",
+			src:     "FROM alpine\nCOPY <<EOF /x\nhi\n",
+			wantErr: true,
+		},
+		{
+			name:    "invalid escape directive",
+			src:     "# escape=x\nFROM alpine\n",
+			wantErr: true,
+		},
+		{
+			name:    "no instructions",
+			src:     "# only a comment\n",
 			wantErr: true,
 		},
 	}
