@@ -347,8 +347,12 @@ func TestAnalyticsExactlyOnce(t *testing.T) {
 		for name, vs := range tw.values {
 			slices.Sort(vs)
 			st := w.Measures[name]
-			if st.Count != int64(len(vs)) || st.Min != vs[0] || st.Max != vs[len(vs)-1] {
-				t.Errorf("window %v %s %s measure %s: %+v, want count %d min %v max %v", w.Start, w.Type, w.Source, name, st, len(vs), vs[0], vs[len(vs)-1])
+			var sum float64
+			for _, v := range vs {
+				sum += v
+			}
+			if st.Count != int64(len(vs)) || st.Min != vs[0] || st.Max != vs[len(vs)-1] || math.Abs(st.Sum-sum) > 1e-9*math.Max(1, math.Abs(sum)) {
+				t.Errorf("window %v %s %s measure %s: %+v, want count %d min %v max %v sum %v", w.Start, w.Type, w.Source, name, st, len(vs), vs[0], vs[len(vs)-1], sum)
 			}
 			for q, v := range map[float64]float64{0.5: st.P50, 0.9: st.P90, 0.95: st.P95, 0.99: st.P99} {
 				r := q * float64(len(vs)-1)
