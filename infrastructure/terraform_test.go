@@ -265,7 +265,7 @@ func TestTerraformFiles(t *testing.T) {
 // modules are the module directories, and the example root, under terraformDir.
 var modules = []string{
 	"modules/stream", "modules/dlq", "modules/table", "modules/functions", "modules/workflow", "modules/api",
-	"modules/alarms", "modules/analytics_export", "modules/pipeline", "examples/multi-account",
+	"modules/alarms", "modules/analytics_export", "modules/bucket", "modules/pipeline", "examples/multi-account",
 }
 
 // TestTerraformModuleLayout checks each module's files and that its variables and outputs are described.
@@ -1235,32 +1235,31 @@ func samResource(t *testing.T, id string) map[string]any {
 	return r.Properties
 }
 
-// TestTerraformRawBucketMatchesTemplate checks the raw-events bucket (RawEventsBucket): encrypted, public
-// access blocked, EventBridge notifications on, expiring by variable, TLS only; its "Object Created" rule
-// targeting the ingest function, which EventBridge may invoke; and the ingest role's S3 and Lambda grants,
-// the same as the template's.
+// TestTerraformRawBucketMatchesTemplate checks the raw-events bucket (RawEventsBucket): a bucket module
+// with EventBridge notifications on, expiring by variable; its "Object Created" rule targeting the ingest
+// function, which EventBridge may invoke; and the ingest role's S3 and Lambda grants, the same as the
+// template's.
 func TestTerraformRawBucketMatchesTemplate(t *testing.T) {
 	m := loadModule(t, filepath.Join(terraformDir, "modules/functions"))
-	m.one(t, "resource", "aws_s3_bucket", "raw_events")
-	const id = "${aws_s3_bucket.raw_events.id}"
-	const arn = "${aws_s3_bucket.raw_events.arn}"
+	const arn = "${module.raw_events_bucket.arn}"
+	bucket := m.one(t, "module", "raw_events_bucket")
+	for _, c := range []struct {
+		attr string
+		want any
+	}{
+		{"name_prefix", "${var.name_prefix}-raw-"},
+		{"eventbridge", true},
+		{"expirations", []any{map[string]any{"id": "ExpireRawObjects", "days": "${var.raw_events_retention_days}"}}},
+	} {
+		if got := attr(t, m, bucket, c.attr); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("module raw_events_bucket %s = %v, want %v", c.attr, got, c.want)
+		}
+	}
 	for _, c := range []struct {
 		typ  string
 		path []string
 		want any
 	}{
-		{"aws_s3_bucket_server_side_encryption_configuration", []string{"bucket"}, id},
-		{"aws_s3_bucket_server_side_encryption_configuration", []string{"rule", "apply_server_side_encryption_by_default", "sse_algorithm"}, "AES256"},
-		{"aws_s3_bucket_public_access_block", []string{"bucket"}, id},
-		{"aws_s3_bucket_public_access_block", []string{"block_public_acls"}, true},
-		{"aws_s3_bucket_public_access_block", []string{"block_public_policy"}, true},
-		{"aws_s3_bucket_public_access_block", []string{"ignore_public_acls"}, true},
-		{"aws_s3_bucket_public_access_block", []string{"restrict_public_buckets"}, true},
-		{"aws_s3_bucket_notification", []string{"bucket"}, id},
-		{"aws_s3_bucket_notification", []string{"eventbridge"}, true},
-		{"aws_s3_bucket_lifecycle_configuration", []string{"bucket"}, id},
-		{"aws_s3_bucket_lifecycle_configuration", []string{"rule", "expiration", "days"}, "${var.raw_events_retention_days}"},
-		{"aws_s3_bucket_policy", []string{"bucket"}, id},
 		{"aws_cloudwatch_event_target", []string{"rule"}, "${aws_cloudwatch_event_rule.raw_object_created.name}"},
 		{"aws_cloudwatch_event_target", []string{"arn"}, `${aws_lambda_function.this["ingest"].arn}`},
 		{"aws_lambda_permission", []string{"principal"}, "events.amazonaws.com"},
@@ -1268,29 +1267,12 @@ func TestTerraformRawBucketMatchesTemplate(t *testing.T) {
 		{"aws_lambda_permission", []string{"function_name"}, `${aws_lambda_function.this["ingest"].function_name}`},
 		{"aws_lambda_permission", []string{"source_arn"}, "${aws_cloudwatch_event_rule.raw_object_created.arn}"},
 	} {
-		name := "raw_events"
-		if strings.HasPrefix(c.typ, "aws_cloudwatch_event") || c.typ == "aws_lambda_permission" {
-			name = "raw_object_created"
-		}
 		t.Run(c.typ+"/"+strings.Join(c.path, "."), func(t *testing.T) {
-			if got := attr(t, m, m.one(t, "resource", c.typ, name), c.path...); !reflect.DeepEqual(got, c.want) {
+			if got := attr(t, m, m.one(t, "resource", c.typ, "raw_object_created"), c.path...); !reflect.DeepEqual(got, c.want) {
 				t.Errorf("%v, want %v", got, c.want)
 			}
 		})
 	}
-
-	t.Run("deny insecure transport", func(t *testing.T) {
-		pol := m.one(t, "resource", "aws_s3_bucket_policy", "raw_events")
-		sts := statements(t, jsonencoded(t, m, pol.Body.Attributes["policy"].Expr))
-		want := map[string]any{
-			"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-			"Resource":  []any{arn, arn + "/*"},
-			"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
-		}
-		if len(sts) != 1 || !reflect.DeepEqual(sts[0], want) {
-			t.Errorf("bucket policy %v, want [%v]", sts, want)
-		}
-	})
 
 	t.Run("rule", func(t *testing.T) {
 		rule := m.one(t, "resource", "aws_cloudwatch_event_rule", "raw_object_created")
@@ -1298,7 +1280,7 @@ func TestTerraformRawBucketMatchesTemplate(t *testing.T) {
 		want := map[string]any{
 			"source":      []any{"aws.s3"},
 			"detail-type": []any{"Object Created"},
-			"detail":      map[string]any{"bucket": map[string]any{"name": []any{"${aws_s3_bucket.raw_events.bucket}"}}},
+			"detail":      map[string]any{"bucket": map[string]any{"name": []any{"${module.raw_events_bucket.bucket}"}}},
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("event pattern %v, want %v", got, want)
@@ -1428,7 +1410,7 @@ func TestTerraformAnalyticsExportMatchesTemplate(t *testing.T) {
 				t.Errorf("%s = %v, template %v", k, g, w)
 			}
 		}
-		if g := got["storage.location.template"]; g != "s3://${aws_s3_bucket.export.bucket}/${var.export_prefix}/dt=${dt}/hour=${hour}/" {
+		if g := got["storage.location.template"]; g != "s3://${module.export_bucket.bucket}/${var.export_prefix}/dt=${dt}/hour=${hour}/" {
 			t.Errorf("storage.location.template = %v", g)
 		}
 		if len(got) != len(want) {
@@ -1447,7 +1429,7 @@ func TestTerraformAnalyticsExportMatchesTemplate(t *testing.T) {
 			{[]string{"configuration", "enforce_workgroup_configuration"}, true},
 			{[]string{"configuration", "bytes_scanned_cutoff_per_query"}, float64(10737418240)},
 			{[]string{"configuration", "engine_version", "selected_engine_version"}, samEngine["SelectedEngineVersion"]},
-			{[]string{"configuration", "result_configuration", "output_location"}, "s3://${aws_s3_bucket.results.bucket}/results/"},
+			{[]string{"configuration", "result_configuration", "output_location"}, "s3://${module.results_bucket.bucket}/results/"},
 			{[]string{"configuration", "result_configuration", "encryption_configuration", "encryption_option"}, "SSE_S3"},
 		} {
 			if got := attr(t, m, wg, c.path...); !reflect.DeepEqual(got, c.want) {

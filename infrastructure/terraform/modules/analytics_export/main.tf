@@ -5,119 +5,22 @@
 
 data "aws_caller_identity" "current" {}
 
-locals {
-  # Both buckets: SSE-S3, no public access, bucket-owner objects, TLS only.
-  buckets = {
-    export  = aws_s3_bucket.export
-    results = aws_s3_bucket.results
-  }
+module "export_bucket" {
+  source = "../bucket"
+
+  name_prefix = "${var.name}-export-"
+  # The data objects expire; the export's checkpoint beside them does not.
+  expirations = [{ id = "ExpireExportedWindows", prefix = "${var.export_prefix}/dt=", days = var.export_retention_days }]
+  tags        = var.tags
 }
 
-resource "aws_s3_bucket" "export" {
-  bucket_prefix = "${var.name}-export-"
-  tags          = var.tags
-}
+module "results_bucket" {
+  source = "../bucket"
 
-resource "aws_s3_bucket" "results" {
-  bucket_prefix = "${var.name}-athena-"
-  tags          = var.tags
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
-  for_each = local.buckets
-
-  bucket = each.value.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "this" {
-  for_each = local.buckets
-
-  bucket                  = each.value.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_ownership_controls" "this" {
-  for_each = local.buckets
-
-  bucket = each.value.id
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_policy" "this" {
-  for_each = local.buckets
-
-  bucket = each.value.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "DenyInsecureTransport"
-      Effect    = "Deny"
-      Principal = "*"
-      Action    = "s3:*"
-      Resource  = [each.value.arn, "${each.value.arn}/*"]
-      Condition = { Bool = { "aws:SecureTransport" = "false" } }
-    }]
-  })
-
-  depends_on = [aws_s3_bucket_public_access_block.this]
-}
-
-# The data objects expire; the export's checkpoint beside them does not.
-resource "aws_s3_bucket_lifecycle_configuration" "export" {
-  bucket = aws_s3_bucket.export.id
-
-  rule {
-    id     = "ExpireExportedWindows"
-    status = "Enabled"
-    filter {
-      prefix = "${var.export_prefix}/dt="
-    }
-    expiration {
-      days = var.export_retention_days
-    }
-  }
-
-  rule {
-    id     = "AbortIncompleteUploads"
-    status = "Enabled"
-    filter {}
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-}
-
-# Query results are kept a week.
-resource "aws_s3_bucket_lifecycle_configuration" "results" {
-  bucket = aws_s3_bucket.results.id
-
-  rule {
-    id     = "ExpireResults"
-    status = "Enabled"
-    filter {}
-    expiration {
-      days = 7
-    }
-  }
-
-  rule {
-    id     = "AbortIncompleteUploads"
-    status = "Enabled"
-    filter {}
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
+  name_prefix = "${var.name}-athena-"
+  # Query results are kept a week.
+  expirations = [{ id = "ExpireResults", days = 7 }]
+  tags        = var.tags
 }
 
 resource "aws_glue_catalog_database" "analytics" {
@@ -147,7 +50,7 @@ resource "aws_glue_catalog_table" "windows" {
     "projection.hour.type"        = "integer"
     "projection.hour.range"       = "0,23"
     "projection.hour.digits"      = "2"
-    "storage.location.template"   = "s3://${aws_s3_bucket.export.bucket}/${var.export_prefix}/dt=$${dt}/hour=$${hour}/"
+    "storage.location.template"   = "s3://${module.export_bucket.bucket}/${var.export_prefix}/dt=$${dt}/hour=$${hour}/"
   }
 
   partition_keys {
@@ -161,7 +64,7 @@ resource "aws_glue_catalog_table" "windows" {
   }
 
   storage_descriptor {
-    location      = "s3://${aws_s3_bucket.export.bucket}/${var.export_prefix}/"
+    location      = "s3://${module.export_bucket.bucket}/${var.export_prefix}/"
     input_format  = "org.apache.hadoop.mapred.TextInputFormat"
     output_format = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
     compressed    = true
@@ -236,7 +139,7 @@ resource "aws_athena_workgroup" "analytics" {
     }
 
     result_configuration {
-      output_location = "s3://${aws_s3_bucket.results.bucket}/results/"
+      output_location = "s3://${module.results_bucket.bucket}/results/"
 
       encryption_configuration {
         encryption_option = "SSE_S3"
@@ -245,4 +148,66 @@ resource "aws_athena_workgroup" "analytics" {
   }
 
   tags = var.tags
+}
+
+# The buckets' resources were this module's own before the bucket module: existing state moves, nothing is
+# replaced.
+moved {
+  from = aws_s3_bucket.export
+  to   = module.export_bucket.aws_s3_bucket.this
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.this["export"]
+  to   = module.export_bucket.aws_s3_bucket_server_side_encryption_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.this["export"]
+  to   = module.export_bucket.aws_s3_bucket_public_access_block.this
+}
+
+moved {
+  from = aws_s3_bucket_ownership_controls.this["export"]
+  to   = module.export_bucket.aws_s3_bucket_ownership_controls.this
+}
+
+moved {
+  from = aws_s3_bucket_policy.this["export"]
+  to   = module.export_bucket.aws_s3_bucket_policy.this
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.export
+  to   = module.export_bucket.aws_s3_bucket_lifecycle_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket.results
+  to   = module.results_bucket.aws_s3_bucket.this
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.this["results"]
+  to   = module.results_bucket.aws_s3_bucket_server_side_encryption_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.this["results"]
+  to   = module.results_bucket.aws_s3_bucket_public_access_block.this
+}
+
+moved {
+  from = aws_s3_bucket_ownership_controls.this["results"]
+  to   = module.results_bucket.aws_s3_bucket_ownership_controls.this
+}
+
+moved {
+  from = aws_s3_bucket_policy.this["results"]
+  to   = module.results_bucket.aws_s3_bucket_policy.this
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.results
+  to   = module.results_bucket.aws_s3_bucket_lifecycle_configuration.this
 }

@@ -1,11 +1,11 @@
 output "export_bucket_name" {
   description = "Name of the bucket the export function writes the closed windows to."
-  value       = aws_s3_bucket.export.bucket
+  value       = module.export_bucket.bucket
 }
 
 output "export_bucket_arn" {
   description = "ARN of the export bucket."
-  value       = aws_s3_bucket.export.arn
+  value       = module.export_bucket.arn
 }
 
 output "export_location" {
@@ -30,5 +30,5 @@ output "workgroup_name" {
 
 output "athena_results_bucket_name" {
   description = "Name of the bucket holding Athena's query results."
-  value       = aws_s3_bucket.results.bucket
+  value       = module.results_bucket.bucket
 }

@@ -87,13 +87,13 @@ locals {
         Sid      = "ReadRawObjects"
         Effect   = "Allow"
         Action   = ["s3:GetObject"]
-        Resource = "${aws_s3_bucket.raw_events.arn}/*"
+        Resource = "${module.raw_events_bucket.arn}/*"
       },
       {
         Sid      = "WriteErrorsAndProgress"
         Effect   = "Allow"
         Action   = ["s3:PutObject"]
-        Resource = ["${aws_s3_bucket.raw_events.arn}/errors/*", "${aws_s3_bucket.raw_events.arn}/progress/*"]
+        Resource = ["${module.raw_events_bucket.arn}/errors/*", "${module.raw_events_bucket.arn}/progress/*"]
       },
       {
         Sid      = "ContinueLargeObjects"

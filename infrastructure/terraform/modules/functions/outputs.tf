@@ -25,5 +25,5 @@ output "event_source_mapping_uuid" {
 
 output "raw_events_bucket_name" {
   description = "Bucket whose new objects of events the ingest function reads (through EventBridge)."
-  value       = aws_s3_bucket.raw_events.bucket
+  value       = module.raw_events_bucket.bucket
 }

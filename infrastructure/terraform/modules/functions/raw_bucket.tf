@@ -2,79 +2,13 @@
 # bucket reach the ingest function as EventBridge "Object Created" events. The function writes rejected
 # lines under errors/ and its progress through large objects under progress/ (and skips both prefixes).
 
-resource "aws_s3_bucket" "raw_events" {
-  bucket_prefix = "${var.name_prefix}-raw-"
-  tags          = var.tags
-}
+module "raw_events_bucket" {
+  source = "../bucket"
 
-resource "aws_s3_bucket_server_side_encryption_configuration" "raw_events" {
-  bucket = aws_s3_bucket.raw_events.id
-
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "raw_events" {
-  bucket                  = aws_s3_bucket.raw_events.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_ownership_controls" "raw_events" {
-  bucket = aws_s3_bucket.raw_events.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_notification" "raw_events" {
-  bucket      = aws_s3_bucket.raw_events.id
+  name_prefix = "${var.name_prefix}-raw-"
+  expirations = [{ id = "ExpireRawObjects", days = var.raw_events_retention_days }]
   eventbridge = true
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "raw_events" {
-  bucket = aws_s3_bucket.raw_events.id
-
-  rule {
-    id     = "ExpireRawObjects"
-    status = "Enabled"
-    filter {}
-    expiration {
-      days = var.raw_events_retention_days
-    }
-  }
-
-  rule {
-    id     = "AbortIncompleteUploads"
-    status = "Enabled"
-    filter {}
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "raw_events" {
-  bucket = aws_s3_bucket.raw_events.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "DenyInsecureTransport"
-      Effect    = "Deny"
-      Principal = "*"
-      Action    = "s3:*"
-      Resource  = [aws_s3_bucket.raw_events.arn, "${aws_s3_bucket.raw_events.arn}/*"]
-      Condition = { Bool = { "aws:SecureTransport" = "false" } }
-    }]
-  })
-
-  depends_on = [aws_s3_bucket_public_access_block.raw_events]
+  tags        = var.tags
 }
 
 resource "aws_cloudwatch_event_rule" "raw_object_created" {
@@ -84,7 +18,7 @@ resource "aws_cloudwatch_event_rule" "raw_object_created" {
     source        = ["aws.s3"]
     "detail-type" = ["Object Created"]
     detail = {
-      bucket = { name = [aws_s3_bucket.raw_events.bucket] }
+      bucket = { name = [module.raw_events_bucket.bucket] }
     }
   })
   tags = var.tags
@@ -106,4 +40,41 @@ resource "aws_lambda_permission" "raw_object_created" {
   function_name = aws_lambda_function.this["ingest"].function_name
   principal     = "events.amazonaws.com"
   source_arn    = aws_cloudwatch_event_rule.raw_object_created.arn
+}
+
+# The bucket's resources were this module's own before the bucket module: existing state moves, nothing is
+# replaced.
+moved {
+  from = aws_s3_bucket.raw_events
+  to   = module.raw_events_bucket.aws_s3_bucket.this
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.raw_events
+  to   = module.raw_events_bucket.aws_s3_bucket_server_side_encryption_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.raw_events
+  to   = module.raw_events_bucket.aws_s3_bucket_public_access_block.this
+}
+
+moved {
+  from = aws_s3_bucket_ownership_controls.raw_events
+  to   = module.raw_events_bucket.aws_s3_bucket_ownership_controls.this
+}
+
+moved {
+  from = aws_s3_bucket_notification.raw_events
+  to   = module.raw_events_bucket.aws_s3_bucket_notification.this[0]
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.raw_events
+  to   = module.raw_events_bucket.aws_s3_bucket_lifecycle_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_policy.raw_events
+  to   = module.raw_events_bucket.aws_s3_bucket_policy.this
 }
