@@ -20,6 +20,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/serverless-data-platform/sdp/infrastructure"
@@ -851,30 +853,50 @@ Resources:
 	}
 }
 
-// terraformAlarms reads the alarms module's alarm definitions, keyed by logical id.
+// terraformAlarms evaluates the alarms module's local.alarms, keyed by logical id, with the Terraform
+// functions it calls. The variables its dimensions refer to stand for what samAlarms names: var.function_names
+// maps each handler of the template to itself, var.dead_letter_queue_name is DeadLetterQueue and
+// var.state_machine_arn is Workflow.
 func terraformAlarms(t *testing.T, m *tfModule) map[string]alarm {
 	t.Helper()
+	functions := map[string]cty.Value{}
+	for _, f := range stack(t).Functions {
+		functions[f.Name] = cty.StringVal(f.Name)
+	}
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(map[string]cty.Value{
+			"function_names":         cty.MapVal(functions),
+			"dead_letter_queue_name": cty.StringVal("DeadLetterQueue"),
+			"state_machine_arn":      cty.StringVal("Workflow"),
+		})},
+		Functions: map[string]function.Function{"merge": stdlib.MergeFunc, "setproduct": stdlib.SetProductFunc, "title": stdlib.TitleFunc},
+	}
+	// The locals alarms is built from, in order.
+	locals := map[string]cty.Value{}
+	var alarms cty.Value
+	for _, name := range []string{"functions", "function_alarms", "alarms"} {
+		v, diags := m.local(t, name).Value(ctx)
+		if diags.HasErrors() {
+			t.Fatalf("local.%s: %v", name, diags)
+		}
+		locals[name] = v
+		ctx.Variables["local"] = cty.ObjectVal(locals)
+		alarms = v
+	}
 	out := map[string]alarm{}
-	for id, expr := range objectItems(t, m.local(t, "alarms")) {
-		attrs := objectItems(t, expr)
-		get := func(key string) any {
-			e, ok := attrs[key]
-			if !ok {
+	for id, a := range goValue(alarms).(map[string]any) {
+		attrs, _ := a.(map[string]any)
+		for _, key := range []string{"namespace", "metric_name", "statistic", "comparison_operator", "threshold", "period", "evaluation_periods", "dimensions"} {
+			if _, ok := attrs[key]; !ok {
 				t.Fatalf("alarm %s: no %s", id, key)
 			}
-			v, err := m.value(e)
-			if err != nil {
-				t.Fatalf("alarm %s.%s: %v", id, key, err)
-			}
-			return goValue(v)
 		}
-		str := func(key string) string { s, _ := get(key).(string); return s }
-		num := func(key string) float64 { f, _ := get(key).(float64); return f }
+		str := func(key string) string { s, _ := attrs[key].(string); return s }
+		num := func(key string) float64 { f, _ := attrs[key].(float64); return f }
 		var dims []string
-		if e, ok := attrs["dimensions"]; ok {
-			for name, v := range objectItems(t, e) {
-				dims = append(dims, name+"="+dimensionTarget(reference(v)))
-			}
+		dm, _ := attrs["dimensions"].(map[string]any)
+		for name, v := range dm {
+			dims = append(dims, fmt.Sprintf("%s=%v", name, v))
 		}
 		sort.Strings(dims)
 		out[id] = alarm{
@@ -885,21 +907,6 @@ func terraformAlarms(t *testing.T, m *tfModule) map[string]alarm {
 		}
 	}
 	return out
-}
-
-// dimensionTarget names what an alarm module dimension refers to as samAlarms does: a function by its
-// handler, the queue and the state machine by the template's logical ids.
-func dimensionTarget(ref string) string {
-	if m := regexp.MustCompile(`^var\.function_names\["([a-z]+)"\]$`).FindStringSubmatch(ref); m != nil {
-		return m[1]
-	}
-	switch ref {
-	case "var.dead_letter_queue_name":
-		return "DeadLetterQueue"
-	case "var.state_machine_arn":
-		return "Workflow"
-	}
-	return ref
 }
 
 // TestTerraformAlarmsMatchTemplate checks that the alarms module has exactly the template's alarms (the

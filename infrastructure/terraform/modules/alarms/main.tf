@@ -39,8 +39,27 @@ resource "aws_sns_topic" "alarm_topic" {
 }
 
 locals {
+  # The functions, by handler; each has an alarm on its errors and one on its throttles, named as the SAM
+  # template names them (IngestErrorsAlarm, IngestThrottlesAlarm, ...).
+  functions = ["ingest", "consumer", "enrich", "persist", "analytics", "export"]
+
+  function_alarms = {
+    for pair in setproduct(local.functions, ["Errors", "Throttles"]) :
+    "${title(pair[0])}${pair[1]}Alarm" => {
+      description         = pair[1] == "Errors" ? "The ${pair[0]} function failed." : "The ${pair[0]} function was throttled."
+      namespace           = "AWS/Lambda"
+      metric_name         = pair[1]
+      statistic           = "Sum"
+      threshold           = 0
+      comparison_operator = "GreaterThanThreshold"
+      period              = 60
+      evaluation_periods  = 1
+      dimensions          = { FunctionName = var.function_names[pair[0]] }
+    }
+  }
+
   # Every alarm fires when its statistic is above the threshold; an absent metric is not a breach.
-  alarms = {
+  alarms = merge(local.function_alarms, {
     ConsumerIteratorAgeAlarm = {
       description         = "The consumer is more than a minute behind the stream."
       namespace           = "AWS/Lambda"
@@ -62,138 +81,6 @@ locals {
       period              = 60
       evaluation_periods  = 1
       dimensions          = { QueueName = var.dead_letter_queue_name }
-    }
-    IngestErrorsAlarm = {
-      description         = "The ingest function failed."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Errors"
-      statistic           = "Sum"
-      threshold           = 0
-      comparison_operator = "GreaterThanThreshold"
-      period              = 60
-      evaluation_periods  = 1
-      dimensions          = { FunctionName = var.function_names["ingest"] }
-    }
-    IngestThrottlesAlarm = {
-      description         = "The ingest function was throttled."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Throttles"
-      statistic           = "Sum"
-      threshold           = 0
-      comparison_operator = "GreaterThanThreshold"
-      period              = 60
-      evaluation_periods  = 1
-      dimensions          = { FunctionName = var.function_names["ingest"] }
-    }
-    ConsumerErrorsAlarm = {
-      description         = "The consumer function failed."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Errors"
-      statistic           = "Sum"
-      threshold           = 0
-      comparison_operator = "GreaterThanThreshold"
-      period              = 60
-      evaluation_periods  = 1
-      dimensions          = { FunctionName = var.function_names["consumer"] }
-    }
-    ConsumerThrottlesAlarm = {
-      description         = "The consumer function was throttled."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Throttles"
-      statistic           = "Sum"
-      threshold           = 0
-      comparison_operator = "GreaterThanThreshold"
-      period              = 60
-      evaluation_periods  = 1
-      dimensions          = { FunctionName = var.function_names["consumer"] }
-    }
-    EnrichErrorsAlarm = {
-      description         = "The enrich function failed."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Errors"
-      statistic           = "Sum"
-      threshold           = 0
-      comparison_operator = "GreaterThanThreshold"
-      period              = 60
-      evaluation_periods  = 1
-      dimensions          = { FunctionName = var.function_names["enrich"] }
-    }
-    EnrichThrottlesAlarm = {
-      description         = "The enrich function was throttled."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Throttles"
-      statistic           = "Sum"
-      threshold           = 0
-      comparison_operator = "GreaterThanThreshold"
-      period              = 60
-      evaluation_periods  = 1
-      dimensions          = { FunctionName = var.function_names["enrich"] }
-    }
-    PersistErrorsAlarm = {
-      description         = "The persist function failed."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Errors"
-      statistic           = "Sum"
-      threshold           = 0
-      comparison_operator = "GreaterThanThreshold"
-      period              = 60
-      evaluation_periods  = 1
-      dimensions          = { FunctionName = var.function_names["persist"] }
-    }
-    PersistThrottlesAlarm = {
-      description         = "The persist function was throttled."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Throttles"
-      statistic           = "Sum"
-      threshold           = 0
-      comparison_operator = "GreaterThanThreshold"
-      period              = 60
-      evaluation_periods  = 1
-      dimensions          = { FunctionName = var.function_names["persist"] }
-    }
-    AnalyticsErrorsAlarm = {
-      description         = "The analytics function failed."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Errors"
-      statistic           = "Sum"
-      threshold           = 0
-      comparison_operator = "GreaterThanThreshold"
-      period              = 60
-      evaluation_periods  = 1
-      dimensions          = { FunctionName = var.function_names["analytics"] }
-    }
-    AnalyticsThrottlesAlarm = {
-      description         = "The analytics function was throttled."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Throttles"
-      statistic           = "Sum"
-      threshold           = 0
-      comparison_operator = "GreaterThanThreshold"
-      period              = 60
-      evaluation_periods  = 1
-      dimensions          = { FunctionName = var.function_names["analytics"] }
-    }
-    ExportErrorsAlarm = {
-      description         = "The export function failed."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Errors"
-      statistic           = "Sum"
-      threshold           = 0
-      comparison_operator = "GreaterThanThreshold"
-      period              = 60
-      evaluation_periods  = 1
-      dimensions          = { FunctionName = var.function_names["export"] }
-    }
-    ExportThrottlesAlarm = {
-      description         = "The export function was throttled."
-      namespace           = "AWS/Lambda"
-      metric_name         = "Throttles"
-      statistic           = "Sum"
-      threshold           = 0
-      comparison_operator = "GreaterThanThreshold"
-      period              = 60
-      evaluation_periods  = 1
-      dimensions          = { FunctionName = var.function_names["export"] }
     }
     WorkflowFailuresAlarm = {
       description         = "Workflow executions failed."
@@ -217,7 +104,7 @@ locals {
       evaluation_periods  = 1
       dimensions          = { StateMachineArn = var.state_machine_arn }
     }
-  }
+  })
 }
 
 resource "aws_cloudwatch_metric_alarm" "this" {
@@ -241,7 +128,7 @@ resource "aws_cloudwatch_metric_alarm" "this" {
 
 locals {
   lambda_metrics = [for m in ["Errors", "Throttles"] : [
-    for h in ["ingest", "consumer", "enrich", "persist", "analytics", "export"] :
+    for h in local.functions :
     ["AWS/Lambda", m, "FunctionName", var.function_names[h]]
   ]]
 
