@@ -349,6 +349,11 @@ func (a *Aggregate) UnmarshalBinary(b []byte) error {
 			if r.err != nil {
 				break
 			}
+			// A measure folds finite values only: its min and max are finite, and its sum is never NaN (it
+			// can overflow to an infinity).
+			if st := m.stat; math.IsNaN(st.Sum) || math.IsNaN(st.Min) || math.IsNaN(st.Max) || math.IsInf(st.Min, 0) || math.IsInf(st.Max, 0) {
+				return fmt.Errorf("%w: measure %q: sum %v, min %v, max %v (a measure's values are finite)", errCorrupt, name, st.Sum, st.Min, st.Max)
+			}
 			var err error
 			if m.sketch, err = decodeSketch(sk); err != nil {
 				return fmt.Errorf("%w: measure %q: %v", errCorrupt, name, err)

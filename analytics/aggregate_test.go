@@ -3,6 +3,7 @@ package analytics_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -215,6 +216,34 @@ func TestAggregateEncoding(t *testing.T) {
 		t.Errorf("merge of a decoded aggregate into an empty one: %v, count %d uniques %d", err, empty.Count, empty.Uniques())
 	}
 
+	// One measure whose sum overflows (legitimately: two finite values) and whose min and max are 1e308; the
+	// corrupt cases below put a NaN or an infinity in their place.
+	var big analytics.Aggregate
+	for i := range 2 {
+		big.Add(&event.Fact{ID: fmt.Sprint("big-", i), Type: "t", Source: "s", Time: facts[0].Time, Measures: map[string]float64{"m": 1e308}})
+	}
+	bigEnc, err := big.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bigBack analytics.Aggregate
+	if err := bigBack.UnmarshalBinary(bigEnc); err != nil || !math.IsInf(bigBack.Measures()["m"].Sum, 1) || bigBack.Measures()["m"].Max != 1e308 {
+		t.Fatalf("an aggregate whose sum overflowed: %v, %+v", err, bigBack.Measures())
+	}
+	// withFloat replaces the n-th (0: sum, 1: min, 2: max) float of big's measure by v.
+	withFloat := func(n int, v float64) []byte {
+		var sum, val [8]byte
+		binary.BigEndian.PutUint64(sum[:], math.Float64bits(math.Inf(1)))
+		binary.BigEndian.PutUint64(val[:], math.Float64bits(1e308))
+		at := bytes.Index(bigEnc, append(sum[:], val[:]...))
+		if at < 0 {
+			t.Fatal("the measure's sum, min and max are not where the test looks for them")
+		}
+		out := bytes.Clone(bigEnc)
+		binary.BigEndian.PutUint64(out[at+8*n:], math.Float64bits(v))
+		return out
+	}
+
 	corrupt := []struct {
 		name string
 		b    []byte
@@ -223,6 +252,11 @@ func TestAggregateEncoding(t *testing.T) {
 		{"unknown version", append([]byte{9}, enc[1:]...)},
 		{"truncated", enc[:len(enc)/2]},
 		{"trailing bytes", append(bytes.Clone(enc), 0)},
+		{"NaN sum", withFloat(0, math.NaN())},
+		{"NaN min", withFloat(1, math.NaN())},
+		{"NaN max", withFloat(2, math.NaN())},
+		{"infinite min", withFloat(1, math.Inf(-1))},
+		{"infinite max", withFloat(2, math.Inf(1))},
 	}
 	for _, c := range corrupt {
 		t.Run(c.name, func(t *testing.T) {
