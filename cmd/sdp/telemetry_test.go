@@ -51,7 +51,8 @@ func TestTraceAcrossPipeline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c == len(ids) && len(spansNamed(exp.GetSpans(), "aggregates.apply")) > 0
+		spans := exp.GetSpans()
+		return c == len(ids) && len(spansNamed(spans, "aggregates.apply")) > 0 && traceClosed(spans)
 	})
 
 	// The events in the stream carry the ingest span's trace header.
@@ -112,6 +113,22 @@ func TestTraceAcrossPipeline(t *testing.T) {
 		t.Errorf("log lines with the trace id: %v; want ingest's body and the consumer's batch among them", traced)
 	}
 	t.Logf("%d spans; log lines with the trace id: %v", len(spans), traced)
+}
+
+// traceClosed reports whether every exported span's parent has ended too, the caller's span aside: a span is
+// exported when it ends, and the writes end before the workflow that makes them, which ends before the batch
+// of the consumer that runs it.
+func traceClosed(spans tracetest.SpanStubs) bool {
+	ended := map[trace.SpanID]bool{}
+	for _, sp := range spans {
+		ended[sp.SpanContext.SpanID()] = true
+	}
+	for _, sp := range spans {
+		if sp.Name != "ingest" && sp.Parent.IsValid() && !ended[sp.Parent.SpanID()] {
+			return false
+		}
+	}
+	return true
 }
 
 // spansNamed returns the spans called name.
