@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -424,10 +425,28 @@ func (f *function) waitOutput(t *testing.T, s string) {
 // startRIE starts the emulator in front of bootstrap as the function handler, with the settings env, and
 // waits until it takes invocations. The emulator is killed when the test ends; the bootstrap, which the
 // emulator starts in a process group of its own, then exits by itself: its request for the next invocation
-// fails once the emulator's Runtime API is gone, and that ends lambda.Start.
+// fails once the emulator's Runtime API is gone, and that ends lambda.Start. The emulator's ports are free
+// when chosen; when another process binds one first, the emulator exits, and it is started again on others.
 func startRIE(t *testing.T, rie, bootstrap, handler string, env map[string]string) *function {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		fn, taken := tryRIE(t, rie, bootstrap, handler, env)
+		if fn != nil {
+			return fn
+		}
+		if attempt == 3 {
+			t.Fatalf("emulator could not bind its ports in 3 attempts:\n%s", taken)
+		}
+	}
+}
+
+// tryRIE is one attempt of startRIE: it returns the function, or the emulator's output when the emulator
+// exited because another process holds a port it was given.
+func tryRIE(t *testing.T, rie, bootstrap, handler string, env map[string]string) (*function, string) {
+	t.Helper()
 	addr, apiAddr := freeAddr(t), freeAddr(t)
+	_, portText, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portText)
 	home := t.TempDir()
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr,
 		"--log-level", "warn", bootstrap)
@@ -476,14 +495,20 @@ func startRIE(t *testing.T, rie, bootstrap, handler string, env map[string]strin
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		// A connection alone does not tell: the emulator must be the one listening.
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			_ = conn.Close()
-			return &function{url: "http://" + addr + invokePath, out: out}
+			if emulator.Listens(cmd.Process.Pid, port) {
+				return &function{url: "http://" + addr + invokePath, out: out}, ""
+			}
 		}
 		select {
 		case err := <-exited:
 			exited <- err
+			if strings.Contains(strings.ToLower(out.String()), "address already in use") {
+				return nil, out.String()
+			}
 			t.Fatalf("emulator exited before listening: %v\n%s", err, out.String())
 		case <-deadline.C:
 			t.Fatalf("emulator not listening on %s after %v\n%s", addr, startTimeout, out.String())

@@ -103,17 +103,22 @@ type Options struct {
 	Dir string
 	// Timeout bounds the wait until the server answers (default: 60 s for kinesis-local, 30 s otherwise).
 	Timeout time.Duration
+	// Port is the port of 127.0.0.1 to try first; a free one when zero. When another process holds it, the
+	// server starts on a free port instead.
+	Port int
 }
+
+// startAttempts bounds the starts of a server whose port another process took first.
+const startAttempts = 3
 
 // ErrUnavailable is wrapped by the errors of Start about an emulator that is not installed.
 var ErrUnavailable = errors.New("emulator not installed")
 
-// Start starts an emulator of the kind and waits until it accepts connections.
+// Start starts an emulator of the kind and waits until it accepts connections on its port. The port is free
+// when chosen but may be taken by another process before the server binds it: then the server exits, and
+// Start tries again on another port.
 func Start(kind Kind, opts Options) (*Server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	var err error
 	if opts.Dir == "" {
 		if opts.Dir, err = os.MkdirTemp("", "sdp-"+string(kind)+"-"); err != nil {
 			return nil, err
@@ -126,18 +131,38 @@ func Start(kind Kind, opts Options) (*Server, error) {
 			timeout = 60 * time.Second
 		}
 	}
-	cmd, err := command(kind, port, opts.Dir)
+	port := opts.Port
+	for attempt := 1; ; attempt++ {
+		if port == 0 {
+			if port, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		s, err := start(kind, port, opts.Dir, timeout)
+		if err == nil || !errors.Is(err, errPortTaken) || attempt == startAttempts {
+			return s, err
+		}
+		port = 0
+	}
+}
+
+// errPortTaken is wrapped by the errors of start about a server that could not bind its port.
+var errPortTaken = errors.New("port taken by another process")
+
+// start runs one attempt of Start on the port.
+func start(kind Kind, port int, dir string, timeout time.Duration) (*Server, error) {
+	cmd, err := command(kind, port, dir)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{Kind: kind, Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port),
-		LogPath: filepath.Join(opts.Dir, string(kind)+".log"), cmd: cmd, done: make(chan error, 1)}
+		LogPath: filepath.Join(dir, string(kind)+".log"), cmd: cmd, done: make(chan error, 1)}
 	logf, err := os.Create(s.LogPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Dir = opts.Dir
+	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -146,12 +171,23 @@ func Start(kind Kind, opts Options) (*Server, error) {
 	go func() { s.done <- cmd.Wait(); logf.Close() }()
 	if err := s.wait(port, timeout); err != nil {
 		s.Stop()
-		return nil, fmt.Errorf("%s on port %d: %w (log: %s)", kind, port, err, tail(s.LogPath))
+		log := tail(s.LogPath)
+		if addressInUse(log) {
+			err = fmt.Errorf("%w: %w", errPortTaken, err)
+		}
+		return nil, fmt.Errorf("%s on port %d: %w (log: %s)", kind, port, err, log)
 	}
 	return s, nil
 }
 
-// wait polls the port until it accepts a connection, the process exits, or the timeout passes.
+// addressInUse reports whether a server's log says that its port was taken (node's EADDRINUSE, Python's
+// errno 98).
+func addressInUse(log string) bool {
+	return strings.Contains(log, "EADDRINUSE") || strings.Contains(strings.ToLower(log), "address already in use")
+}
+
+// wait polls the port until the server's process group listens on it, the process exits, or the timeout
+// passes. A connection alone does not tell: another process may have bound the port after it was chosen.
 func (s *Server) wait(port int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -159,7 +195,9 @@ func (s *Server) wait(port int, timeout time.Duration) error {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return nil
+			if Listens(s.cmd.Process.Pid, port) {
+				return nil
+			}
 		}
 		select {
 		case err := <-s.done:
@@ -283,6 +321,9 @@ func Require(t testing.TB, kind Kind) *Server {
 		shared.servers, shared.errs = map[Kind]*Server{}, map[Kind]error{}
 	}
 	if s := shared.servers[kind]; s != nil {
+		if err := s.exited(); err != nil {
+			t.Fatalf("emulator %s at %s exited during the tests: %v (log: %s)", kind, s.Endpoint, err, tail(s.LogPath))
+		}
 		return s
 	}
 	err := shared.errs[kind]
@@ -333,6 +374,20 @@ func Context(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// exited returns the error of the server's process when it has ended, nil while it runs.
+func (s *Server) exited() error {
+	select {
+	case err := <-s.done:
+		s.done <- err
+		if err == nil {
+			err = errors.New("exit status 0")
+		}
+		return err
+	default:
+		return nil
+	}
 }
 
 // PID is the server's process id.
