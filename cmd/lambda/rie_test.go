@@ -506,7 +506,7 @@ func tryRIE(t *testing.T, rie, bootstrap, handler string, env map[string]string)
 		select {
 		case err := <-exited:
 			exited <- err
-			if strings.Contains(strings.ToLower(out.String()), "address already in use") {
+			if emulator.AddressInUse(out.String()) {
 				return nil, out.String()
 			}
 			t.Fatalf("emulator exited before listening: %v\n%s", err, out.String())

@@ -172,7 +172,7 @@ func start(kind Kind, port int, dir string, timeout time.Duration) (*Server, err
 	if err := s.wait(port, timeout); err != nil {
 		s.Stop()
 		log := tail(s.LogPath)
-		if addressInUse(log) {
+		if AddressInUse(log) {
 			err = fmt.Errorf("%w: %w", errPortTaken, err)
 		}
 		return nil, fmt.Errorf("%s on port %d: %w (log: %s)", kind, port, err, log)
@@ -180,9 +180,9 @@ func start(kind Kind, port int, dir string, timeout time.Duration) (*Server, err
 	return s, nil
 }
 
-// addressInUse reports whether a server's log says that its port was taken (node's EADDRINUSE, Python's
-// errno 98).
-func addressInUse(log string) bool {
+// AddressInUse reports whether a server's output says that its port was taken: node's EADDRINUSE, or the
+// "address already in use" of Python and Go.
+func AddressInUse(log string) bool {
 	return strings.Contains(log, "EADDRINUSE") || strings.Contains(strings.ToLower(log), "address already in use")
 }
 
