@@ -186,7 +186,7 @@ func AddressInUse(log string) bool {
 	return strings.Contains(log, "EADDRINUSE") || strings.Contains(strings.ToLower(log), "address already in use")
 }
 
-// wait polls the port until the server's process group listens on it, the process exits, or the timeout
+// wait polls the port until the server's process listens on it, the process exits, or the timeout
 // passes. A connection alone does not tell: another process may have bound the port after it was chosen.
 func (s *Server) wait(port int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
